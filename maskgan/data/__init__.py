@@ -1,0 +1,1 @@
+"""Datasets: the procedural SynthFaces and prepared CelebAMask-HQ folders, one loading path."""

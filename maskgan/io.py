@@ -1,0 +1,60 @@
+"""Small file helpers: every write in the kit is atomic (temporary file in the same folder, then
+rename), so an interrupted run never leaves a half-written file behind."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_save_png", "read_json"]
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; parent folders are created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def atomic_write_text(path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path, obj) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path):
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+
+
+def atomic_save_png(path, array: np.ndarray) -> Path:
+    """Save a uint8 array (H x W label map or H x W x 3 image) as PNG, atomically."""
+    from PIL import Image
+    arr = np.asarray(array)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"atomic_save_png expects uint8, got {arr.dtype} for {path}")
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return atomic_write_bytes(path, buf.getvalue())
