@@ -1,0 +1,133 @@
+"""Command line: ``python -m maskgan <command>`` (also installed as ``maskgan``).
+
+Commands
+  demo        the CPU demo: every notebook at the ``cpu`` preset on SynthFaces, then a summary
+  pipeline    run the numbered notebooks with papermill (any preset, any data)
+  synth       write SynthFaces to disk in the prepared-folder layout
+  prepare-celebamask   the official CelebAMask-HQ archive -> a prepared folder
+  bench       speed benchmarks on this machine
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _parse_set(items: list[str] | None) -> dict:
+    """``["model.dmn.ngf=32", "data.flip=true"]`` -> ``{"model.dmn.ngf": 32, "data.flip": True}``."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set expects KEY=VALUE (e.g. model.dmn.ngf=32), got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"],
+                   help="configuration preset (default: cpu)")
+    p.add_argument("--run-dir", default=None,
+                   help="folder for checkpoints, logs, figures and executed notebooks (default: runs/<preset>)")
+    p.add_argument("--data", default="synthfaces", choices=["synthfaces", "celebamask-hq"])
+    p.add_argument("--data-root", default="", help="prepared folder (required for celebamask-hq)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="config override, repeatable (e.g. --set model.dmn.ngf=32)")
+
+
+def _cmd_pipeline(args, demo: bool = False) -> int:
+    from .pipeline import PipelineError, publish_figures, run_pipeline
+    run_dir = Path(args.run_dir or ("runs/demo" if demo else f"runs/{args.preset}"))
+    only = [s for part in (args.only or []) for s in part.split(",")] if not demo else None
+    try:
+        results = run_pipeline(args.preset, run_dir, data=args.data, data_root=args.data_root,
+                               device=args.device, seed=args.seed, overrides=_parse_set(args.set),
+                               only=only, force=args.force)
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"\nExecuted notebooks are in {run_dir / 'notebooks'}")
+    if demo:
+        from .summary import print_summary
+        published = publish_figures(run_dir)
+        print_summary(run_dir, results, published)
+    return 0
+
+
+def _cmd_synth(args) -> int:
+    from .data.synthfaces import materialise
+    counts = {"train": args.train, "val": args.val, "test": args.test}
+    result = materialise(args.out, counts=counts, size=args.size, base_seed=args.seed, workers=args.workers)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _cmd_prepare(args) -> int:
+    from .data.celebamask import prepare_celebamask
+    prepare_celebamask(args.src, args.out, size=args.size, workers=args.workers, limit=args.limit,
+                       on_error=args.on_error)
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from .bench import run_benchmarks
+    run_benchmarks(only=args.only, out=args.out, device=args.device)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m maskgan", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="the CPU demo pipeline on SynthFaces")
+    p.add_argument("--run-dir", default="runs/demo")
+    p.add_argument("--force", action="store_true", help="re-run notebooks that already ran")
+    p.set_defaults(func=lambda a: _cmd_pipeline(argparse.Namespace(
+        **vars(a), preset="cpu", data="synthfaces", data_root="", device="auto", seed=0, set=None, only=None),
+        demo=True))
+
+    p = sub.add_parser("pipeline", help="run the numbered notebooks with papermill")
+    _add_run_args(p)
+    p.add_argument("--only", action="append", help="notebook numbers or names, e.g. --only 00,01")
+    p.add_argument("--force", action="store_true", help="re-run notebooks that already ran")
+    p.set_defaults(func=_cmd_pipeline)
+
+    p = sub.add_parser("synth", help="write SynthFaces to disk (prepared-folder layout)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--train", type=int, default=2000)
+    p.add_argument("--val", type=int, default=200)
+    p.add_argument("--test", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("prepare-celebamask", help="official CelebAMask-HQ archive -> prepared folder")
+    p.add_argument("--src", required=True, help="the unpacked CelebAMask-HQ folder")
+    p.add_argument("--out", required=True)
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--limit", type=int, default=None, help="only the first N images")
+    p.add_argument("--on-error", default="raise", choices=["raise", "report"])
+    p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("bench", help="speed benchmarks on this machine")
+    p.add_argument("--only", default=None, help="comma-separated benchmark names")
+    p.add_argument("--out", default=None, help="also write the results as JSON here")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_bench)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

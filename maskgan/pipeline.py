@@ -1,0 +1,174 @@
+"""Run the numbered notebooks headless with papermill, in order, into a run directory.
+
+The notebooks in ``notebooks/`` are the kit's walkthrough of the paper: ``00_data``,
+``01_maskvae_pretraining``, ... Each starts with a cell tagged ``parameters`` (literals only);
+papermill injects the pipeline's values after it (``preset``, ``run_dir``, ``data``,
+``data_root``, ``device``, ``seed``, ``overrides``) and writes the executed copy, with all its
+outputs, to ``<run_dir>/notebooks/``.
+
+A notebook that already ran successfully with the same parameters and the same source is skipped,
+so an interrupted pipeline resumes where it stopped (``force=True`` re-runs everything). The
+record lives in ``<run_dir>/pipeline.json``, written atomically after every notebook.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .io import atomic_write_bytes, atomic_write_json, read_json
+
+__all__ = [
+    "NOTEBOOK_DIR", "KERNEL_NAME", "PipelineError", "NotebookResult", "discover_notebooks",
+    "run_pipeline", "publish_figures",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The notebooks of a source checkout (the kit is installed in editable mode).
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+#: Kernel registered by ``make`` in the kit's virtual environment; ``python3`` is the fallback.
+KERNEL_NAME = "maskgan"
+STATE_FILE = "pipeline.json"
+_NOTEBOOK_RE = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
+
+
+class PipelineError(RuntimeError):
+    """A notebook failed or the pipeline was asked for something that does not exist."""
+
+
+@dataclass
+class NotebookResult:
+    name: str           # e.g. "00_data"
+    status: str         # "ok" or "skipped"
+    seconds: float      # wall time of this run (0 when skipped)
+    output: Path        # the executed copy
+
+
+def discover_notebooks(notebook_dir: Path | str = NOTEBOOK_DIR) -> list[Path]:
+    """The numbered notebooks ``NN_name.ipynb`` of a folder, in order."""
+    notebook_dir = Path(notebook_dir)
+    if not notebook_dir.is_dir():
+        raise PipelineError(f"notebook folder {notebook_dir} does not exist; the pipeline runs from a "
+                            "source checkout of the kit (git clone, then `make demo`)")
+    found = sorted(p for p in notebook_dir.iterdir() if _NOTEBOOK_RE.match(p.name))
+    if not found:
+        raise PipelineError(f"no numbered notebooks (NN_name.ipynb) in {notebook_dir}")
+    return found
+
+
+def _select(notebooks: list[Path], only: Iterable[str] | None) -> list[Path]:
+    if not only:
+        return notebooks
+    wanted = [str(o).strip() for o in only if str(o).strip()]
+
+    def matches(nb: Path, w: str) -> bool:  # "01", "01_maskvae_pretraining"
+        return nb.stem == w or nb.stem[:2] == w.zfill(2)
+
+    chosen = [nb for nb in notebooks if any(matches(nb, w) for w in wanted)]
+    unknown = [w for w in wanted if not any(matches(nb, w) for nb in notebooks)]
+    if unknown:
+        raise PipelineError(f"--only names {', '.join(unknown)}, which match no notebook; "
+                            f"available: {', '.join(nb.stem for nb in notebooks)}")
+    return chosen
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _kernel_name() -> str:
+    """The kit's registered kernel if present, else the kernel of the running interpreter."""
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+        if KERNEL_NAME in KernelSpecManager().find_kernel_specs():
+            return KERNEL_NAME
+    except Exception:  # pragma: no cover - jupyter_client is a papermill dependency
+        pass
+    return "python3"
+
+
+def _load_state(run_dir: Path) -> dict:
+    path = run_dir / STATE_FILE
+    return read_json(path) if path.exists() else {"notebooks": {}}
+
+
+def run_pipeline(
+    preset: str,
+    run_dir: Path | str,
+    *,
+    data: str = "synthfaces",
+    data_root: str = "",
+    device: str = "auto",
+    seed: int = 0,
+    overrides: dict | None = None,
+    only: Iterable[str] | None = None,
+    force: bool = False,
+    notebook_dir: Path | str = NOTEBOOK_DIR,
+    kernel_name: str | None = None,
+    log: Callable[[str], None] = print,
+) -> list[NotebookResult]:
+    """Execute the notebooks in order; return what ran and what was skipped.
+
+    Raises :class:`PipelineError` naming the notebook and the failing cell when one fails; the
+    executed copy (with the traceback in it) stays in ``<run_dir>/notebooks/``.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    run_dir = Path(run_dir).resolve()
+    out_dir = run_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    notebooks = _select(discover_notebooks(notebook_dir), only)
+    params = {"preset": preset, "run_dir": str(run_dir), "data": data, "data_root": str(data_root or ""),
+              "device": device, "seed": int(seed), "overrides": dict(overrides or {})}
+    state = _load_state(run_dir)
+    kernel = kernel_name or _kernel_name()
+    results = []
+    for i, nb in enumerate(notebooks, 1):
+        output = out_dir / nb.name
+        key = {"params": _digest(params), "source": _digest(nb.read_bytes().decode("utf-8"))}
+        prefix = f"[{i}/{len(notebooks)}] {nb.stem}"
+        done = state["notebooks"].get(nb.stem, {})
+        if not force and done.get("status") == "ok" and done.get("key") == key and output.exists():
+            log(f"{prefix}: skipped (already executed with these parameters; --force re-runs it)")
+            results.append(NotebookResult(nb.stem, "skipped", 0.0, output))
+            continue
+        log(f"{prefix}: running ...")
+        start = time.perf_counter()
+        state["notebooks"][nb.stem] = {"status": "running", "key": key}
+        atomic_write_json(run_dir / STATE_FILE, state)
+        try:
+            pm.execute_notebook(str(nb), str(output), parameters=params, kernel_name=kernel,
+                                progress_bar=False, cwd=str(nb.parent))
+        except PapermillExecutionError as e:
+            state["notebooks"][nb.stem] = {"status": "failed", "key": key,
+                                           "seconds": round(time.perf_counter() - start, 2)}
+            atomic_write_json(run_dir / STATE_FILE, state)
+            raise PipelineError(
+                f"notebook {nb.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
+                f"{e.ename}: {e.evalue}\nThe executed copy with the full traceback: {output}") from None
+        seconds = time.perf_counter() - start
+        state["notebooks"][nb.stem] = {"status": "ok", "key": key, "seconds": round(seconds, 2)}
+        atomic_write_json(run_dir / STATE_FILE, state)
+        log(f"{prefix}: ok ({seconds:.1f} s)")
+        results.append(NotebookResult(nb.stem, "ok", seconds, output))
+    return results
+
+
+def publish_figures(run_dir: Path | str, dest: Path | str = REPO_ROOT / "figures") -> list[Path]:
+    """Copy the figures a run saved (``<run_dir>/figures/*.png``, named by notebook number) to
+    ``dest`` (the repository's ``figures/``), so the README can show what the kit does."""
+    src = Path(run_dir) / "figures"
+    dest = Path(dest)
+    if not src.is_dir():
+        return []
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for f in sorted(src.glob("*.png")) + sorted(src.glob("*.gif")):
+        atomic_write_bytes(dest / f.name, f.read_bytes())
+        copied.append(dest / f.name)
+    return copied

@@ -1,0 +1,123 @@
+"""Pictures: image/mask grids, the label legend, class-frequency charts, saved atomically.
+
+Every figure function returns a matplotlib ``Figure`` (shown inline in a notebook) and
+:func:`save_figure` writes it to the run directory, so headless papermill runs keep the pictures.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .io import atomic_write_bytes
+from .labels import CLASS_NAMES, PALETTE, colorize
+
+__all__ = ["to_uint8", "as_rgb", "png_bytes", "image_grid", "label_legend", "class_frequency_figure",
+           "save_figure"]
+
+
+def to_uint8(image) -> np.ndarray:
+    """A float image in [-1, 1] (torch C x H x W or numpy H x W x C) -> uint8 H x W x 3."""
+    if hasattr(image, "detach"):
+        image = image.detach().float().cpu().numpy()
+    arr = np.asarray(image)
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
+        arr = arr.transpose(1, 2, 0)
+    arr = (np.clip(arr, -1.0, 1.0) + 1.0) * 127.5
+    return np.round(arr).astype(np.uint8)
+
+
+def as_rgb(x) -> np.ndarray:
+    """Anything the kit shows -> uint8 H x W x 3: label maps (2-D integer) are colourised."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if arr.ndim == 2 and np.issubdtype(arr.dtype, np.integer):
+        return colorize(arr)
+    return to_uint8(arr)
+
+
+def png_bytes(x) -> bytes:
+    """Encode an image or label map as PNG bytes (for ipywidgets.Image)."""
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(as_rgb(x)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def image_grid(rows: Sequence[Sequence], col_titles: Sequence[str] | None = None,
+               row_titles: Sequence[str] | None = None, cell: float = 1.5, title: str | None = None):
+    """A grid of images and/or label maps (each cell through :func:`as_rgb`)."""
+    import matplotlib.pyplot as plt
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols, cell * n_rows + (0.4 if title else 0)),
+                             squeeze=False)
+    for r, row in enumerate(rows):
+        for c in range(n_cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if c < len(row) and row[c] is not None:
+                ax.imshow(as_rgb(row[c]), interpolation="nearest")
+            if r == 0 and col_titles and c < len(col_titles):
+                ax.set_title(col_titles[c], fontsize=8)
+            if c == 0 and row_titles and r < len(row_titles):
+                ax.set_ylabel(row_titles[r], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def label_legend(counts: dict[str, float] | None = None):
+    """The 19 classes with their id, name and palette colour (optionally a number per class)."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7.5, 2.6))
+    ax.set_axis_off()
+    cols = 4
+    for i, name in enumerate(CLASS_NAMES):
+        r, c = divmod(i, cols)
+        x, y = c * 1.0, -r * 0.5
+        ax.add_patch(plt.Rectangle((x, y), 0.16, 0.32, color=PALETTE[i] / 255.0, ec="0.5", lw=0.5))
+        text = f"{i:2d} {name}" + (f" ({counts[name]:.2f})" if counts and name in counts else "")
+        ax.text(x + 0.22, y + 0.16, text, va="center", fontsize=8, family="monospace")
+    ax.set_xlim(-0.05, cols)
+    ax.set_ylim(-((len(CLASS_NAMES) - 1) // cols) * 0.5 - 0.1, 0.45)
+    ax.set_title("CelebAMask-HQ classes (id, name): later ids are painted over earlier ones", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def class_frequency_figure(presence: dict[str, float], share: dict[str, float] | None = None, title: str = ""):
+    """Bar chart: fraction of faces containing each class (and its mean pixel share)."""
+    import matplotlib.pyplot as plt
+    names = list(CLASS_NAMES)
+    fig, axes = plt.subplots(1, 2 if share else 1, figsize=(11 if share else 6, 3.4), squeeze=False)
+    colors = PALETTE / 255.0
+    axes[0][0].bar(range(len(names)), [presence.get(n, 0.0) for n in names], color=colors, edgecolor="0.3")
+    axes[0][0].set_ylabel("fraction of faces")
+    axes[0][0].set_ylim(0, 1.05)
+    if share:
+        axes[0][1].bar(range(len(names)), [share.get(n, 0.0) for n in names], color=colors, edgecolor="0.3")
+        axes[0][1].set_ylabel("mean pixel share")
+        axes[0][1].set_yscale("log")
+    for ax in axes[0]:
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=70, fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, path: Path | str, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG atomically (parent folders created)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return atomic_write_bytes(path, buf.getvalue())

@@ -1,0 +1,69 @@
+"""The papermill pipeline: order, resume, clear failures (on tiny throw-away notebooks)."""
+import json
+
+import nbformat
+import pytest
+
+from maskgan.pipeline import PipelineError, discover_notebooks, run_pipeline
+
+
+def _notebook(path, body: str):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('preset = "smoke"\nrun_dir = ""\n')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def notebooks(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _notebook(d / "00_first.ipynb", "from pathlib import Path\n"
+              "p = Path(run_dir) / 'count.txt'\n"
+              "p.write_text(str(int(p.read_text()) + 1 if p.exists() else 1))\n")
+    _notebook(d / "01_second.ipynb", "import json, pathlib\n"
+              "pathlib.Path(run_dir, 'preset.json').write_text(json.dumps(preset))\n")
+    (d / "notes.ipynb").write_text("{}")  # not numbered: ignored
+    return d
+
+
+def test_discovers_only_numbered_notebooks_in_order(notebooks):
+    assert [p.stem for p in discover_notebooks(notebooks)] == ["00_first", "01_second"]
+
+
+def test_runs_in_order_with_parameters_and_skips_on_rerun(notebooks, tmp_path):
+    run = tmp_path / "run"
+    lines = []
+    results = run_pipeline("smoke", run, notebook_dir=notebooks, log=lines.append)
+    assert [r.status for r in results] == ["ok", "ok"]
+    assert json.loads((run / "preset.json").read_text()) == "smoke"
+    assert (run / "notebooks" / "01_second.ipynb").exists()
+    again = run_pipeline("smoke", run, notebook_dir=notebooks, log=lines.append)
+    assert [r.status for r in again] == ["skipped", "skipped"]
+    assert (run / "count.txt").read_text() == "1"
+    assert any("skipped" in line for line in lines)
+
+
+def test_changed_parameters_or_force_rerun(notebooks, tmp_path):
+    run = tmp_path / "run"
+    run_pipeline("smoke", run, notebook_dir=notebooks, only=["00"], log=lambda s: None)
+    run_pipeline("smoke", run, notebook_dir=notebooks, only=["00"], seed=1, log=lambda s: None)
+    run_pipeline("smoke", run, notebook_dir=notebooks, only=["00"], seed=1, force=True, log=lambda s: None)
+    assert (run / "count.txt").read_text() == "3"
+    assert not (run / "preset.json").exists()  # --only 00 did not run 01
+
+
+def test_failure_names_the_notebook_and_the_cell(notebooks, tmp_path):
+    _notebook(notebooks / "02_broken.ipynb", "raise ValueError('mask has label 23')")
+    with pytest.raises(PipelineError, match=r"02_broken.ipynb failed in cell \d+.*ValueError: mask has label 23"):
+        run_pipeline("smoke", tmp_path / "run", notebook_dir=notebooks, log=lambda s: None)
+    state = json.loads((tmp_path / "run" / "pipeline.json").read_text())
+    assert state["notebooks"]["02_broken"]["status"] == "failed"
+    assert state["notebooks"]["00_first"]["status"] == "ok"
+
+
+def test_unknown_only_selection_lists_the_available_notebooks(notebooks, tmp_path):
+    with pytest.raises(PipelineError, match="07.*00_first, 01_second"):
+        run_pipeline("smoke", tmp_path / "run", notebook_dir=notebooks, only=["07"])
