@@ -1,0 +1,358 @@
+"""Typed configuration of the kit: dataclasses with three named presets.
+
+* ``paper``: the authors' widths at 512x512 on CelebAMask-HQ (the parity configuration: its
+  networks have exactly the demo's parameter counts, see DESIGN.md section 2);
+* ``cpu``: small widths at 64x64 on SynthFaces, so the whole method trains within minutes on a
+  laptop CPU;
+* ``smoke``: tiny (32x32) for tests and CI.
+
+::
+
+    cfg = Config.preset("cpu").with_overrides({"model.dmn.ngf": 32, "data.size": 128})
+    cfg2 = Config.from_dict(cfg.to_dict())          # JSON round trip; cfg2 == cfg
+
+Every value is type-checked when a config is built from a dict or overridden, and unknown keys
+are errors that list the valid ones. The sections are generic dataclasses: adding a section
+(e.g. a ``train: TrainConfig`` field on :class:`Config`, with per-preset values in the preset
+functions) needs no change to the dict / override machinery; dicts saved before a field existed
+still load (missing keys take their defaults).
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+
+from .io import atomic_write_json, read_json
+
+__all__ = [
+    "MaskVAEConfig", "DMNConfig", "BlenderConfig", "DiscriminatorConfig", "LossConfig", "ModelConfig",
+    "DataConfig", "Config", "PRESETS", "DATASETS", "GAN_MODES", "ConfigError",
+]
+
+DATASETS: tuple[str, ...] = ("synthfaces", "celebamask-hq")
+GAN_MODES: tuple[str, ...] = ("lsgan", "hinge", "original")  # mirrored in maskgan.losses
+VGG_SOURCES: tuple[str, ...] = ("imagenet", "auto", "random", "none")
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is invalid."""
+
+
+def _positive(obj, *names: str) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        if isinstance(v, int) and not isinstance(v, bool) and v < 1:
+            raise ConfigError(f"{type(obj).__name__}.{n} must be >= 1, got {v}")
+
+
+@dataclass
+class MaskVAEConfig:
+    """MaskVAE (Sec. 3.2); its input size is ``DataConfig.size`` (a power of two)."""
+    base_ch: int = 32  # width of the first encoder conv, doubled at every stride-2 conv (demo: 32)
+    latent_dim: int = 1024  # size of the latent code z (demo: 1024)
+
+    def __post_init__(self):
+        _positive(self, "base_ch", "latent_dim")
+
+
+@dataclass
+class DMNConfig:
+    """Dense Mapping Network (Sec. 3.1, Fig. 2)."""
+    ngf: int = 64  # backbone width after the 7x7 stem; bottleneck width is ngf * 2**n_down (demo: 64)
+    n_down: int = 4  # backbone stride-2 downsamplings (demo: 4)
+    n_blocks: int = 4  # AdaIN residual blocks in the backbone (demo: 4)
+    enc_ch: int = 16  # first width of the style and label encoders; SFT width is 4 * enc_ch (demo: 16)
+    enc_n_down: int = 5  # encoder stride-2 convs: 2 before SFT A, the rest before SFT B (demo: 5)
+
+    def __post_init__(self):
+        _positive(self, "ngf", "n_down", "n_blocks", "enc_ch")
+        if self.enc_n_down < 3:
+            raise ConfigError(f"DMNConfig.enc_n_down must be >= 3 (2 convs before SFT A, >= 1 before SFT B), got {self.enc_n_down}")
+
+
+@dataclass
+class BlenderConfig:
+    """Alpha blender of EBST (Algorithm 1, stage II)."""
+    ngf: int = 32  # width after the 7x7 stem (demo: 32)
+    n_down: int = 3  # stride-2 downsamplings (demo: 3)
+    n_blocks: int = 3  # residual blocks with InstanceNorm (demo: 3)
+
+    def __post_init__(self):
+        _positive(self, "ngf", "n_down", "n_blocks")
+
+
+@dataclass
+class DiscriminatorConfig:
+    """Multi-scale PatchGAN (Sec. 3.4) on concat(one-hot mask, image)."""
+    ndf: int = 64  # width of the first conv (demo: 64)
+    n_layers: int = 3  # stride layers per scale (demo: 3)
+    num_D: int = 2  # number of scales (demo: 2)
+    max_ch: int = 512  # width cap (Pix2PixHD: 512)
+
+    def __post_init__(self):
+        _positive(self, "ndf", "n_layers", "num_D", "max_ch")
+
+
+@dataclass
+class LossConfig:
+    """Loss terms and weights (Eq. 3-9)."""
+    gan_mode: str = "lsgan"  # "lsgan" (demo default), "hinge" or "original" (Eq. 7's log form)
+    lambda_feat: float = 10.0  # weight of discriminator feature matching (Eq. 6, demo: 10)
+    lambda_percept: float = 10.0  # weight of the VGG perceptual loss (Eq. 6, demo: 10)
+    lambda_kl: float = 1e-5  # weight of the MaskVAE KL term (Eq. 3, paper: 1e-5)
+    vgg_weights: str = "imagenet"  # "imagenet", "auto" (imagenet if available, else random), "random", "none", or a file path
+    vgg_normalize: bool = True  # ImageNet mean/std on VGG inputs (a deliberate fix; the demo feeds [-1, 1] as is: False)
+    vgg_layer_weights: tuple[float, ...] = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)  # relu1_1..relu5_1 weights
+
+    def __post_init__(self):
+        if self.gan_mode not in GAN_MODES:
+            raise ConfigError(f"LossConfig.gan_mode {self.gan_mode!r} is not one of {', '.join(GAN_MODES)}")
+        for n in ("lambda_feat", "lambda_percept", "lambda_kl"):
+            if getattr(self, n) < 0:
+                raise ConfigError(f"LossConfig.{n} must be >= 0, got {getattr(self, n)}")
+        if len(self.vgg_layer_weights) != 5:
+            raise ConfigError(f"LossConfig.vgg_layer_weights needs 5 values (relu1_1..relu5_1), got {len(self.vgg_layer_weights)}")
+
+
+@dataclass
+class ModelConfig:
+    """All networks and their losses."""
+    maskvae: MaskVAEConfig = field(default_factory=MaskVAEConfig)  # mask manifold (Sec. 3.2)
+    dmn: DMNConfig = field(default_factory=DMNConfig)  # mask-to-image generator (Sec. 3.1)
+    blender: BlenderConfig = field(default_factory=BlenderConfig)  # EBST alpha blender
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)  # multi-scale PatchGAN
+    loss: LossConfig = field(default_factory=LossConfig)  # loss kinds and weights
+
+
+@dataclass
+class DataConfig:
+    """Which prepared dataset folder to read (layout: maskgan.data.layout)."""
+    dataset: str = "synthfaces"  # "synthfaces" or "celebamask-hq"
+    data_root: str = "data/synthfaces"  # prepared folder (meta.json, train/, val/, test/)
+    size: int = 64  # image and mask side in pixels (square)
+    num_workers: int = 0  # DataLoader worker processes (0 = load in the main process)
+    flip: bool = True  # random horizontal flip with left/right label swap (training only)
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"DataConfig.dataset {self.dataset!r} is not one of {', '.join(DATASETS)}")
+        _positive(self, "size")
+        if self.num_workers < 0:
+            raise ConfigError(f"DataConfig.num_workers must be >= 0, got {self.num_workers}")
+
+
+@dataclass
+class Config:
+    """The whole configuration: ``Config(model, data, seed, device)``."""
+    model: ModelConfig = field(default_factory=ModelConfig)  # networks and losses
+    data: DataConfig = field(default_factory=DataConfig)  # dataset
+    seed: int = 0  # seed for weight init, data order, and random VGG weights
+    device: str = "auto"  # "auto" (cuda, else mps, else cpu), "cpu", "cuda", "cuda:1", "mps"
+
+    def __post_init__(self):
+        if not (self.device in ("auto", "cpu", "mps") or self.device == "cuda" or self.device.startswith("cuda:")):
+            raise ConfigError(f"Config.device {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
+
+    # --- presets --------------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str) -> "Config":
+        """A named preset: ``"paper"``, ``"cpu"`` or ``"smoke"``."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; presets are {', '.join(PRESETS)}")
+        return PRESETS[name]()
+
+    # --- dict / JSON ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Plain nested dict of JSON types (tuples become lists)."""
+        return _to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Config":
+        """Inverse of :meth:`to_dict`, type-checked; unknown keys raise, missing keys take defaults."""
+        return _from_dict(cls, data, "")
+
+    def save(self, path) -> None:
+        """Write the config as JSON, atomically."""
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path) -> "Config":
+        try:
+            return cls.from_dict(read_json(path))
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+
+    # --- overrides ------------------------------------------------------------------------
+    def with_overrides(self, overrides: dict[str, object]) -> "Config":
+        """A new config with dotted keys replaced, e.g. ``{"model.dmn.ngf": 32, "data.size": 64}``.
+
+        A key naming a whole section takes a dict and updates only the keys it gives
+        (``{"model.loss": {"gan_mode": "hinge"}}``). Values are type-checked.
+        """
+        data = self.to_dict()
+        valid = valid_keys(type(self))
+        for key, value in overrides.items():
+            parts = key.split(".")
+            node = data
+            for i, p in enumerate(parts):
+                if not isinstance(node, dict) or p not in node:
+                    raise ConfigError(f"unknown config key {key!r}; valid keys are: {', '.join(valid)}")
+                if i == len(parts) - 1:
+                    if isinstance(node[p], dict) and isinstance(value, dict):
+                        node[p] = _merge(node[p], _to_plain(value))  # a section: update the given keys
+                    else:
+                        node[p] = _to_plain(value)
+                else:
+                    node = node[p]
+        return type(self).from_dict(data)
+
+    def torch_device(self):
+        """The ``torch.device`` that ``device`` names (``"auto"``: cuda, else mps, else cpu)."""
+        import torch
+        if self.device != "auto":
+            return torch.device(self.device)
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+
+
+# --- generic dataclass <-> dict with type checks ----------------------------------------------
+
+def _to_plain(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
+    return out
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value, tp, where: str):
+    """Check ``value`` against the annotation ``tp`` (ints are accepted where floats are expected)."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a section (dict) for {tp.__name__}, got {type(value).__name__}")
+        return _from_dict(tp, value, where + ".")
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{where}: {value!r} is not a {_type_name(tp)}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
+        args = typing.get_args(tp)
+        item = args[0] if len(args) == 2 and args[1] is Ellipsis else None
+        if item is None:
+            raise ConfigError(f"{where}: unsupported annotation {tp}")  # pragma: no cover
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if tp is type(None):
+        if value is None:
+            return None
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:  # pragma: no cover - only the annotations above are used
+        raise ConfigError(f"{where}: unsupported annotation {tp}")
+    raise ConfigError(f"{where}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+
+
+def _from_dict(cls, data, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: expected a dict, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise ConfigError(f"unknown config key {prefix + unknown[0]!r}; valid keys are: "
+                          f"{', '.join(prefix + k for k in valid_keys(cls))}")
+    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: {e}") from None
+
+
+def valid_keys(cls) -> list[str]:
+    """All dotted leaf keys of a config dataclass, e.g. ``["model.maskvae.base_ch", ...]``."""
+    hints = typing.get_type_hints(cls)
+    keys: list[str] = []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            keys += [f"{f.name}.{k}" for k in valid_keys(tp)]
+        else:
+            keys.append(f.name)
+    return keys
+
+
+# --- presets ------------------------------------------------------------------------------------
+
+def _paper() -> Config:
+    """The authors' demo widths at 512x512 on CelebAMask-HQ (parameter parity with the demo)."""
+    return Config(
+        model=ModelConfig(),  # every default above is the demo's value
+        data=DataConfig(dataset="celebamask-hq", data_root="data/celebamask-hq", size=512, num_workers=4),
+    )
+
+
+def _cpu() -> Config:
+    """64x64 SynthFaces with small widths: a DMN forward+backward at batch 8 in ~0.1 s on 2 cores."""
+    return Config(
+        model=ModelConfig(
+            maskvae=MaskVAEConfig(base_ch=16, latent_dim=256),
+            dmn=DMNConfig(ngf=16, n_down=3, n_blocks=4, enc_ch=8, enc_n_down=4),
+            blender=BlenderConfig(ngf=8, n_down=2, n_blocks=2),
+            discriminator=DiscriminatorConfig(ndf=16, n_layers=3, num_D=2),
+            loss=LossConfig(vgg_weights="auto"),
+        ),
+        data=DataConfig(dataset="synthfaces", data_root="data/synthfaces", size=64, num_workers=0),
+    )
+
+
+def _smoke() -> Config:
+    """32x32, tiny widths: for tests and CI (seconds)."""
+    return Config(
+        model=ModelConfig(
+            maskvae=MaskVAEConfig(base_ch=8, latent_dim=32),
+            dmn=DMNConfig(ngf=8, n_down=3, n_blocks=2, enc_ch=4, enc_n_down=3),
+            blender=BlenderConfig(ngf=4, n_down=2, n_blocks=1),
+            discriminator=DiscriminatorConfig(ndf=8, n_layers=2, num_D=2),
+            loss=LossConfig(vgg_weights="random"),
+        ),
+        data=DataConfig(dataset="synthfaces", data_root="data/synthfaces-smoke", size=32, num_workers=0),
+    )
+
+
+#: Preset name -> function building a fresh :class:`Config`.
+PRESETS: dict[str, typing.Callable[[], Config]] = {"paper": _paper, "cpu": _cpu, "smoke": _smoke}

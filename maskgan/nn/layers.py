@@ -1,0 +1,183 @@
+"""Building blocks shared by the MaskGAN networks: SFT (Eq. 1), functional AdaIN (Eq. 2), and the
+convolution / residual / encoder-decoder pieces of the Pix2PixHD-style generators.
+
+**SFT** (spatial feature transform, paper Eq. 1) modulates a feature map ``F`` with a per-pixel
+scale and shift predicted from a *condition* feature map (here: features of the target mask):
+``SFT(F | psi) = gamma(psi) * F + beta(psi)``. Both ``gamma`` and ``beta`` come from two 1x1
+convolutions with a LeakyReLU(0.1) between them. It is the *plain* ``gamma``, not ``1 + gamma``:
+at initialisation the style encoder therefore does not pass features through unchanged.
+
+**AdaIN** (adaptive instance normalisation, paper Eq. 2) normalises each channel of each sample to
+zero mean and unit variance over its spatial positions, then applies a scale ``x`` and shift ``y``
+that come from somewhere else (here: the style encoder)::
+
+    AdaIN(z, x, y) = x * (z - mu(z)) / sigma(z) + y
+
+In this kit AdaIN is a *function* of its parameters (:func:`adain`): the style parameters are
+passed in at every call and never stored in module attributes. One reference image's style can be
+computed once and reused for many masks (see :meth:`maskgan.nn.dmn.DenseMappingNetwork.render`).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "adain", "SFT", "conv_block", "ResnetBlock", "AdaINResnetBlock", "stem", "downsampling",
+    "upsampling", "rgb_head", "init_weights", "count_parameters",
+]
+
+#: Epsilon inside the square root of AdaIN's variance, as in the authors' demo (and InstanceNorm2d).
+ADAIN_EPS = 1e-5
+
+
+def adain(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = ADAIN_EPS) -> torch.Tensor:
+    """Adaptive instance normalisation, paper Eq. 2: ``gamma * (x - mu(x)) / sigma(x) + beta``.
+
+    ``x`` is ``(N, C, H, W)``; ``gamma`` (the paper's x, "std") and ``beta`` (the paper's y, "mean")
+    are ``(N, C)``. ``mu`` and ``sigma`` are per sample and channel over ``H, W``; ``sigma`` uses
+    the biased variance plus ``eps`` under the square root (as ``nn.InstanceNorm2d``).
+    """
+    if x.dim() != 4:
+        raise ValueError(f"adain expects features (N, C, H, W), got shape {tuple(x.shape)}")
+    n, c = x.shape[:2]
+    for name, p in (("gamma", gamma), ("beta", beta)):
+        if tuple(p.shape) != (n, c):
+            raise ValueError(f"adain {name} must have shape (N, C) = ({n}, {c}), got {tuple(p.shape)}")
+    normalized = F.instance_norm(x, eps=eps)
+    return normalized * gamma[:, :, None, None] + beta[:, :, None, None]
+
+
+class SFT(nn.Module):
+    """Spatial feature transform layer, paper Eq. 1: ``out = gamma(cond) * features + beta(cond)``.
+
+    ``gamma`` and ``beta`` are each predicted by 1x1 conv -> LeakyReLU(0.1) -> 1x1 conv from the
+    condition features (the label encoder's features of the target mask). 4 x (C*C + C) parameters.
+    """
+
+    def __init__(self, channels: int = 64, cond_channels: int | None = None, slope: float = 0.1):
+        super().__init__()
+        cond_channels = channels if cond_channels is None else cond_channels
+        self.channels = channels
+        self.gamma = nn.Sequential(nn.Conv2d(cond_channels, channels, 1), nn.LeakyReLU(slope),
+                                   nn.Conv2d(channels, channels, 1))
+        self.beta = nn.Sequential(nn.Conv2d(cond_channels, channels, 1), nn.LeakyReLU(slope),
+                                  nn.Conv2d(channels, channels, 1))
+
+    def modulation(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The per-pixel ``(gamma, beta)`` maps predicted from the condition features."""
+        return self.gamma(cond), self.beta(cond)
+
+    def forward(self, features: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        if features.shape[-2:] != cond.shape[-2:]:
+            raise ValueError(f"SFT: features are {tuple(features.shape[-2:])} but the condition is "
+                             f"{tuple(cond.shape[-2:])}; both must have the same height and width")
+        gamma, beta = self.modulation(cond)
+        return gamma * features + beta
+
+
+def conv_block(in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: int = 0,
+               act: str | None = "relu", pad: str = "reflect") -> nn.Sequential:
+    """Explicit padding -> Conv2d (with bias) -> optional activation; no normalisation.
+
+    The style and label encoders are stacks of these (the demo's encoders use no norm layers).
+    ``act``: ``"relu"``, ``"lrelu"`` (slope 0.2) or ``None``.
+    """
+    pads = {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d, "zero": nn.ZeroPad2d}
+    if pad not in pads:
+        raise ValueError(f"unknown padding {pad!r}; expected one of {', '.join(pads)}")
+    layers: list[nn.Module] = [pads[pad](padding), nn.Conv2d(in_ch, out_ch, kernel, stride)]
+    if act == "relu":
+        layers.append(nn.ReLU())
+    elif act == "lrelu":
+        layers.append(nn.LeakyReLU(0.2))
+    elif act is not None:
+        raise ValueError(f"unknown activation {act!r}; expected 'relu', 'lrelu' or None")
+    return nn.Sequential(*layers)
+
+
+class ResnetBlock(nn.Module):
+    """Residual block ``x + [pad-conv3x3-IN-ReLU-pad-conv3x3-IN](x)`` (InstanceNorm without affine).
+
+    Used by the alpha blender; the DMN backbone uses :class:`AdaINResnetBlock` instead.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU(),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class AdaINResnetBlock(nn.Module):
+    """Residual block whose two normalisations are AdaIN (Eq. 2), the DMN backbone's core (Fig. 2).
+
+    ``x + [pad-conv3x3-AdaIN-ReLU-pad-conv3x3-AdaIN](x)``. The AdaIN parameters of both norms are
+    passed to :meth:`forward` as ``((gamma1, beta1), (gamma2, beta2))``, each ``(N, dim)``.
+    """
+
+    #: AdaIN layers per block.
+    n_norms = 2
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+        self.pad1, self.conv1 = nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3)
+        self.pad2, self.conv2 = nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3)
+
+    def forward(self, x: torch.Tensor, style: tuple[tuple[torch.Tensor, torch.Tensor], ...]) -> torch.Tensor:
+        (g1, b1), (g2, b2) = style
+        h = F.relu(adain(self.conv1(self.pad1(x)), g1, b1))
+        h = adain(self.conv2(self.pad2(h)), g2, b2)
+        return x + h
+
+
+# --- Pix2PixHD global-generator pieces (DMN backbone and alpha blender share them) ---------------
+
+def stem(in_ch: int, ngf: int) -> nn.Sequential:
+    """ReflectionPad(3) -> 7x7 conv -> InstanceNorm -> ReLU at full resolution."""
+    return nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_ch, ngf, 7), nn.InstanceNorm2d(ngf), nn.ReLU())
+
+
+def downsampling(ngf: int, n_down: int) -> nn.Sequential:
+    """``n_down`` x (3x3 stride-2 conv, padding 1 -> InstanceNorm -> ReLU), doubling the width each time."""
+    layers: list[nn.Module] = []
+    for i in range(n_down):
+        c = ngf * 2 ** i
+        layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.InstanceNorm2d(2 * c), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+def upsampling(ngf: int, n_down: int) -> nn.Sequential:
+    """``n_down`` x (3x3 stride-2 transposed conv -> InstanceNorm -> ReLU), halving the width each time."""
+    layers: list[nn.Module] = []
+    for i in range(n_down):
+        c = ngf * 2 ** (n_down - i)
+        layers += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1),
+                   nn.InstanceNorm2d(c // 2), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+def rgb_head(ngf: int, out_ch: int, final: nn.Module) -> nn.Sequential:
+    """ReflectionPad(3) -> 7x7 conv to ``out_ch`` -> ``final`` (Tanh for images, Sigmoid for alpha)."""
+    return nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_ch, 7), final)
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
+    """The demo's initialisation: every ``nn.Conv2d`` weight ~ N(0, std); everything else keeps
+    PyTorch's default. (The demo matches class names containing ``Conv2d``, which excludes
+    ``ConvTranspose2d``; so do we.) Applied to the DMN, the blender and the discriminator."""
+    for m in module.modules():
+        if type(m) is nn.Conv2d:
+            nn.init.normal_(m.weight, 0.0, std)
+    return module
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (works on the ``meta`` device too)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
