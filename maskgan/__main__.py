@@ -1,6 +1,7 @@
 """Command line: ``python -m maskgan <command>`` (also installed as ``maskgan``).
 
 Commands
+  train       train one stage (vae, dmn, ebst), resumable, DDP under torchrun
   demo        the CPU demo: every notebook at the ``cpu`` preset on SynthFaces, then a summary
   pipeline    run the numbered notebooks with papermill (any preset, any data)
   synth       write SynthFaces to disk in the prepared-folder layout
@@ -34,7 +35,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="configuration preset (default: cpu)")
     p.add_argument("--run-dir", default=None,
                    help="folder for checkpoints, logs, figures and executed notebooks (default: runs/<preset>)")
-    p.add_argument("--data", default="synthfaces", choices=["synthfaces", "celebamask-hq"])
+    p.add_argument("--data", default="", choices=["", "synthfaces", "celebamask-hq"],
+                   help="dataset (default: the preset's: synthfaces for smoke/cpu, celebamask-hq for paper)")
     p.add_argument("--data-root", default="", help="prepared folder (required for celebamask-hq)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--seed", type=int, default=0)
@@ -58,6 +60,21 @@ def _cmd_pipeline(args, demo: bool = False) -> int:
         from .summary import print_summary
         published = publish_figures(run_dir)
         print_summary(run_dir, results, published)
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from .config import make_config
+    from .train import TrainingError, train
+    cfg = make_config(args.preset, data=args.data, data_root=args.data_root, device=args.device, seed=args.seed,
+                      overrides=_parse_set(args.set))
+    run_dir = Path(args.run_dir or f"runs/{args.preset}")
+    try:
+        summary = train(args.stage, cfg, run_dir, resume=args.resume, steps=args.steps)
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, indent=2))
     return 0
 
 
@@ -91,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", default="runs/demo")
     p.add_argument("--force", action="store_true", help="re-run notebooks that already ran")
     p.set_defaults(func=lambda a: _cmd_pipeline(argparse.Namespace(
-        **vars(a), preset="cpu", data="synthfaces", data_root="", device="auto", seed=0, set=None, only=None),
+        **vars(a), preset="cpu", data="", data_root="", device="auto", seed=0, set=None, only=None),
         demo=True))
 
     p = sub.add_parser("pipeline", help="run the numbered notebooks with papermill")
@@ -99,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", action="append", help="notebook numbers or names, e.g. --only 00,01")
     p.add_argument("--force", action="store_true", help="re-run notebooks that already ran")
     p.set_defaults(func=_cmd_pipeline)
+
+    p = sub.add_parser("train", help="train one stage: vae (MaskVAE), dmn (stage I), ebst (Algorithm 1)")
+    p.add_argument("stage", choices=["vae", "dmn", "ebst"])
+    _add_run_args(p)
+    p.add_argument("--resume", action="store_true", help="continue from the stage's latest checkpoint")
+    p.add_argument("--steps", type=int, default=None, help="stop after this many steps (default: the preset's)")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("synth", help="write SynthFaces to disk (prepared-folder layout)")
     p.add_argument("--out", required=True)

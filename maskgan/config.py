@@ -28,12 +28,13 @@ from .io import atomic_write_json, read_json
 
 __all__ = [
     "MaskVAEConfig", "DMNConfig", "BlenderConfig", "DiscriminatorConfig", "LossConfig", "ModelConfig",
-    "DataConfig", "Config", "PRESETS", "DATASETS", "GAN_MODES", "ConfigError",
+    "DataConfig", "TrainConfig", "Config", "make_config", "PRESETS", "DATASETS", "GAN_MODES", "ConfigError",
 ]
 
 DATASETS: tuple[str, ...] = ("synthfaces", "celebamask-hq")
 GAN_MODES: tuple[str, ...] = ("lsgan", "hinge", "original")  # mirrored in maskgan.losses
 VGG_SOURCES: tuple[str, ...] = ("imagenet", "auto", "random", "none")
+AMP_MODES: tuple[str, ...] = ("none", "bf16", "fp16")
 
 
 class ConfigError(ValueError):
@@ -129,8 +130,10 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     """Which prepared dataset folder to read (layout: maskgan.data.layout)."""
-    dataset: str = "synthfaces"  # "synthfaces" or "celebamask-hq"
-    data_root: str = "data/synthfaces"  # prepared folder (meta.json, train/, val/, test/)
+    dataset: str = "synthfaces"  # "synthfaces" (rendered on the fly) or "celebamask-hq" (a prepared folder)
+    data_root: str = ""  # prepared folder (meta.json, train/, val/, test/); unused by on-the-fly SynthFaces
+    synth_train: int = 4000  # SynthFaces: distinct faces in the train split (val/test: synth_eval each)
+    synth_eval: int = 200  # SynthFaces: faces in each of val and test
     size: int = 64  # image and mask side in pixels (square)
     num_workers: int = 0  # DataLoader worker processes (0 = load in the main process)
     flip: bool = True  # random horizontal flip with left/right label swap (training only)
@@ -138,16 +141,52 @@ class DataConfig:
     def __post_init__(self):
         if self.dataset not in DATASETS:
             raise ConfigError(f"DataConfig.dataset {self.dataset!r} is not one of {', '.join(DATASETS)}")
-        _positive(self, "size")
+        _positive(self, "size", "synth_train", "synth_eval")
         if self.num_workers < 0:
             raise ConfigError(f"DataConfig.num_workers must be >= 0, got {self.num_workers}")
 
 
 @dataclass
+class TrainConfig:
+    """Optimisation of the three stages (MaskVAE, DMN stage I, EBST; Algorithm 1)."""
+    batch_size: int = 1  # DMN / EBST batch per process (demo: 1)
+    vae_batch_size: int = 16  # MaskVAE batch per process
+    vae_steps: int = 100_000  # MaskVAE pretraining steps
+    dmn_steps: int = 4_836_600  # DMN stage-I pretraining steps (demo: 200 epochs x 24,183 images)
+    ebst_steps: int = 4_836_600  # EBST iterations, each one stage-I and one stage-II update
+    vae_lr: float = 2e-4  # Adam learning rate of the MaskVAE
+    lr: float = 5e-5  # Adam learning rate of G, D and G+blender (demo: 5e-5)
+    betas: tuple[float, ...] = (0.5, 0.999)  # Adam betas (demo: 0.5, 0.999)
+    lr_decay_fraction: float = 0.5  # last fraction of steps with linear decay to 0 (demo: 100 + 100 epochs)
+    lambda_inter: float = 2.5  # EBST: z_inter = z_t + (z_ref - z_t) / lambda_inter (Algorithm 1)
+    amp: str = "none"  # mixed precision on CUDA: "none", "bf16" (autocast) or "fp16" (autocast + GradScaler)
+    channels_last: bool = False  # channels_last memory format for nets and images
+    compile: bool = False  # torch.compile the networks
+    log_every: int = 10  # steps between log.jsonl lines
+    sample_every: int = 1000  # steps between sample grids in <stage>/samples/
+    checkpoint_every: int = 5000  # steps between checkpoints (one is always written at the end)
+    keep_checkpoints: int = 2  # how many checkpoints to keep per stage
+    tensorboard: bool = False  # also log to TensorBoard (if installed)
+
+    def __post_init__(self):
+        _positive(self, "batch_size", "vae_batch_size", "log_every", "sample_every", "checkpoint_every",
+                  "keep_checkpoints")
+        if self.amp not in AMP_MODES:
+            raise ConfigError(f"TrainConfig.amp {self.amp!r} is not one of {', '.join(AMP_MODES)}")
+        if not 0.0 <= self.lr_decay_fraction <= 1.0:
+            raise ConfigError(f"TrainConfig.lr_decay_fraction must be in [0, 1], got {self.lr_decay_fraction}")
+        if len(self.betas) != 2:
+            raise ConfigError(f"TrainConfig.betas needs 2 values, got {len(self.betas)}")
+        if self.lambda_inter <= 0:
+            raise ConfigError(f"TrainConfig.lambda_inter must be > 0, got {self.lambda_inter}")
+
+
+@dataclass
 class Config:
-    """The whole configuration: ``Config(model, data, seed, device)``."""
+    """The whole configuration: ``Config(model, data, train, seed, device)``."""
     model: ModelConfig = field(default_factory=ModelConfig)  # networks and losses
     data: DataConfig = field(default_factory=DataConfig)  # dataset
+    train: TrainConfig = field(default_factory=TrainConfig)  # optimisation of the three stages
     seed: int = 0  # seed for weight init, data order, and random VGG weights
     device: str = "auto"  # "auto" (cuda, else mps, else cpu), "cpu", "cuda", "cuda:1", "mps"
 
@@ -323,6 +362,7 @@ def _paper() -> Config:
     return Config(
         model=ModelConfig(),  # every default above is the demo's value
         data=DataConfig(dataset="celebamask-hq", data_root="data/celebamask-hq", size=512, num_workers=4),
+        train=TrainConfig(),  # every default above is the demo's value (or, for the MaskVAE, ours)
     )
 
 
@@ -336,7 +376,10 @@ def _cpu() -> Config:
             discriminator=DiscriminatorConfig(ndf=16, n_layers=3, num_D=2),
             loss=LossConfig(vgg_weights="auto"),
         ),
-        data=DataConfig(dataset="synthfaces", data_root="data/synthfaces", size=64, num_workers=0),
+        data=DataConfig(dataset="synthfaces", size=64, synth_train=4000, synth_eval=200),
+        train=TrainConfig(batch_size=8, vae_batch_size=32, vae_steps=1200, dmn_steps=1200, ebst_steps=600,
+                          vae_lr=1e-3, lr=2e-4, lr_decay_fraction=0.3, log_every=10, sample_every=200,
+                          checkpoint_every=200),
     )
 
 
@@ -350,9 +393,31 @@ def _smoke() -> Config:
             discriminator=DiscriminatorConfig(ndf=8, n_layers=2, num_D=2),
             loss=LossConfig(vgg_weights="random"),
         ),
-        data=DataConfig(dataset="synthfaces", data_root="data/synthfaces-smoke", size=32, num_workers=0),
+        data=DataConfig(dataset="synthfaces", size=32, synth_train=16, synth_eval=8),
+        train=TrainConfig(batch_size=2, vae_batch_size=4, vae_steps=4, dmn_steps=4, ebst_steps=2, vae_lr=1e-3,
+                          lr=2e-4, log_every=1, sample_every=2, checkpoint_every=2),
     )
 
 
 #: Preset name -> function building a fresh :class:`Config`.
 PRESETS: dict[str, typing.Callable[[], Config]] = {"paper": _paper, "cpu": _cpu, "smoke": _smoke}
+
+
+def make_config(preset: str, *, data: str | None = None, data_root: str | None = None, device: str | None = None,
+                seed: int | None = None, overrides: dict | None = None) -> Config:
+    """The config a notebook or a command asks for: a preset, then the run's choices on top.
+
+    Empty / ``None`` arguments keep the preset's value (so ``paper`` keeps CelebAMask-HQ unless
+    ``data`` says otherwise); ``overrides`` are dotted keys (see :meth:`Config.with_overrides`).
+    """
+    chosen: dict[str, object] = {}
+    if data:
+        chosen["data.dataset"] = data
+    if data_root:
+        chosen["data.data_root"] = str(data_root)
+    if device:
+        chosen["device"] = device
+    if seed is not None:
+        chosen["seed"] = int(seed)
+    chosen.update(overrides or {})
+    return Config.preset(preset).with_overrides(chosen)

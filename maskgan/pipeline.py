@@ -100,7 +100,7 @@ def run_pipeline(
     preset: str,
     run_dir: Path | str,
     *,
-    data: str = "synthfaces",
+    data: str = "",
     data_root: str = "",
     device: str = "auto",
     seed: int = 0,

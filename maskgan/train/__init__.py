@@ -1,0 +1,38 @@
+"""Training: MaskVAE pretraining, DMN stage I, and EBST (Algorithm 1), one API for notebooks and CLI.
+
+    from maskgan.config import Config
+    from maskgan.train import train
+    summary = train("vae", Config.preset("cpu"), "runs/demo")     # then "dmn", then "ebst"
+
+A run directory holds one folder per stage (``vae/``, ``dmn/``, ``ebst/``) with ``log.jsonl``,
+``samples/``, ``checkpoints/`` and ``summary.json``; EBST reads the MaskVAE (and, when present, the
+stage-I DMN) of the same run directory.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .checkpoint import CheckpointError, latest_checkpoint, load_weights
+from .gan import DMNTrainer, EBSTTrainer
+from .loop import Trainer, TrainingError
+from .vae import MaskVAETrainer, evaluate_maskvae
+
+__all__ = ["STAGES", "train", "make_trainer", "Trainer", "TrainingError", "CheckpointError", "MaskVAETrainer",
+           "DMNTrainer", "EBSTTrainer", "evaluate_maskvae", "latest_checkpoint", "load_weights"]
+
+#: Stage name -> trainer class.
+STAGES: dict[str, type[Trainer]] = {"vae": MaskVAETrainer, "dmn": DMNTrainer, "ebst": EBSTTrainer}
+
+
+def make_trainer(stage: str, cfg, run_dir: Path | str, **kwargs) -> Trainer:
+    if stage not in STAGES:
+        raise ValueError(f"unknown training stage {stage!r}; stages are {', '.join(STAGES)}")
+    return STAGES[stage](cfg, run_dir, **kwargs)
+
+
+def train(stage: str, cfg, run_dir: Path | str, *, resume: bool = False, steps: int | None = None,
+          device: str | None = None, progress: bool = True) -> dict:
+    """Train one stage on the configured training split; returns the summary (also in summary.json)."""
+    from ..data import build_dataset
+    trainer = make_trainer(stage, cfg, run_dir, resume=resume, device=device, progress=progress)
+    return trainer.fit(build_dataset(cfg.data, "train", train=True), steps=steps)

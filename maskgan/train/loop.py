@@ -92,6 +92,20 @@ class DataOrder:
         return idx[k * self.batch_size:(k + 1) * self.batch_size]
 
 
+class _StepBatches:
+    """Batch sampler yielding the batches of steps ``start .. total - 1`` of a :class:`DataOrder`."""
+
+    def __init__(self, order: DataOrder, start: int, total: int):
+        self.order, self.start, self.total = order, start, total
+
+    def __iter__(self):
+        for step in range(self.start, self.total):
+            yield self.order.batch(step)
+
+    def __len__(self) -> int:
+        return max(0, self.total - self.start)
+
+
 def _collate(samples: list[dict]) -> dict:
     return {"image": torch.stack([s["image"] for s in samples]),
             "label": torch.stack([s["label"] for s in samples]),
@@ -103,6 +117,7 @@ class Trainer:
     ``self.optimizers`` and which nets are saved), :meth:`train_step` and :meth:`samples`."""
 
     stage: str = "base"
+    n_samples: int = 6  # faces in the sample grids
 
     def __init__(self, cfg, run_dir: Path | str, *, device: str | None = None, resume: bool = False,
                  progress: bool = True):
@@ -137,6 +152,10 @@ class Trainer:
         raise NotImplementedError
 
     # ---- mechanics -------------------------------------------------------------------------
+    @property
+    def batch_size(self) -> int:
+        return self.tc.batch_size
+
     @property
     def amp_dtype(self) -> torch.dtype | None:
         amp = self.tc.amp
@@ -280,6 +299,8 @@ class Trainer:
         self.build()
         ckpt = self._check_run_dir()
         self._prepare_nets()
+        # the batch shown in sample grids: fixed, and read before the RNG state is restored
+        fixed = self.to_device(_collate([dataset[i] for i in range(min(len(dataset), self.n_samples))]))
         if ckpt is not None:
             self.step = self._load(ckpt)
             self._trim_log(self.step)
@@ -290,7 +311,7 @@ class Trainer:
                 self._tb = SummaryWriter(str(self.stage_dir / "tensorboard"))
             except ImportError:
                 print("tensorboard is not installed: logging to log.jsonl only")
-        order = DataOrder(len(dataset), self.tc.batch_size, self.cfg.seed, self.rank, self.world)
+        order = DataOrder(len(dataset), self.batch_size, self.cfg.seed, self.rank, self.world)
         if self.is_main:
             atomic_write_json(self.stage_dir / "config.json", self._config_dict())
         bar = None
@@ -301,11 +322,15 @@ class Trainer:
         start_time, start_step = time.perf_counter(), self.step
         for net in self.nets.values():
             net.train()
-        fixed = self.to_device(_collate([dataset[i] for i in order.batch(0)]))  # the samples' batch
-        while self.step < total:
-            batch = self.to_device(_collate([dataset[i] for i in order.batch(self.step)]))
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_sampler=_StepBatches(order, self.step, total), collate_fn=_collate,
+            num_workers=self.cfg.data.num_workers, pin_memory=self.device.type == "cuda",
+            generator=torch.Generator())  # its own generator: creating it must not consume the global RNG
+        for batch in loader:
+            batch = self.to_device(batch)
             terms = self.train_step(batch)
-            values = {k: float(v.detach()) for k, v in terms.items()}
+            # one device sync per step for all terms (the NaN guard needs the values anyway)
+            values = dict(zip(terms, torch.stack([v.detach().float() for v in terms.values()]).tolist()))
             bad = [k for k, v in values.items() if not math.isfinite(v)]
             if bad:
                 where = f"the last good checkpoint {last_ckpt} is intact" if last_ckpt else "no checkpoint was written yet"
@@ -330,8 +355,23 @@ class Trainer:
             self._tb.close()
         elapsed = time.perf_counter() - start_time
         done = self.step - start_step
-        return {"stage": self.stage, "steps": self.step, "seconds": elapsed,
-                "seconds_per_step": elapsed / done if done else float("nan"),
-                "images_per_second": done * self.tc.batch_size * self.world / elapsed if done else float("nan"),
-                "checkpoint": str(last_ckpt) if last_ckpt else None}
+        summary = {"stage": self.stage, "steps": self.step, "seconds": round(elapsed, 3),
+                   "seconds_per_step": round(elapsed / done, 4) if done else None,
+                   "images_per_second": round(done * self.batch_size * self.world / elapsed, 2) if done else None,
+                   "world_size": self.world, "weights_digest": self._rank_digests(),
+                   "checkpoint": str(last_ckpt) if last_ckpt else None}
+        if self.is_main:
+            atomic_write_json(self.stage_dir / "summary.json", summary)
+        return summary
+
+    def _rank_digests(self) -> list[float]:
+        """A checksum of the saved networks' weights on every rank (gathered under DDP): after
+        training they must be equal, since DDP keeps the replicas identical."""
+        local = sum(float(p.detach().double().sum()) + float(p.detach().double().abs().sum())
+                    for name in self.saved for p in self.raw(name).parameters())
+        if self.world == 1:
+            return [local]
+        gathered = [None] * self.world
+        torch.distributed.all_gather_object(gathered, local)
+        return gathered
 
