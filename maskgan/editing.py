@@ -23,7 +23,7 @@ from .labels import one_hot
 from .nn import build_dmn, build_maskvae, interpolate, logits_to_labels
 from .train.checkpoint import latest_checkpoint, load_weights
 
-__all__ = ["Editor", "find_stage_checkpoint", "load_run_config"]
+__all__ = ["Editor", "find_stage_checkpoint", "load_run_config", "load_maskvae"]
 
 GENERATOR_STAGES: tuple[str, ...] = ("ebst", "dmn")
 
@@ -45,6 +45,13 @@ def load_run_config(ckpt: Path | str) -> Config:
     return Config.from_dict(json.loads((Path(ckpt) / "config.json").read_text())["config"])
 
 
+def load_maskvae(run_dir: Path | str, device: str = "cpu"):
+    """The trained MaskVAE of a run (eval mode), with an error naming notebook 01 when missing."""
+    from .runs import require_stage
+    ckpt = require_stage(run_dir, "vae")
+    return load_weights(build_maskvae(load_run_config(ckpt)), ckpt / "maskvae.safetensors").to(device).eval()
+
+
 class Editor:
     """Trained DMN (+ optional MaskVAE) with a cache of style vectors, on one device."""
 
@@ -63,10 +70,7 @@ class Editor:
         found, ckpt = find_stage_checkpoint(run_dir, stages)
         cfg = load_run_config(ckpt)
         dmn = load_weights(build_dmn(cfg), ckpt / "dmn.safetensors")
-        vae = None
-        vae_ckpt = latest_checkpoint(Path(run_dir) / "vae")
-        if vae_ckpt is not None:
-            vae = load_weights(build_maskvae(load_run_config(vae_ckpt)), vae_ckpt / "maskvae.safetensors")
+        vae = load_maskvae(run_dir) if latest_checkpoint(Path(run_dir) / "vae") is not None else None
         editor = cls(dmn, vae, device)
         editor.stage = found
         editor.cfg = cfg

@@ -119,11 +119,15 @@ def perceptual_loss(vgg, fake: torch.Tensor, real: torch.Tensor,
     """
     if fake.shape != real.shape:
         raise ValueError(f"perceptual loss: fake {tuple(fake.shape)} and real {tuple(real.shape)} differ in shape")
-    feats_fake = vgg(fake)
+    if len(layer_weights) != 5:
+        raise ValueError(f"perceptual loss: {len(layer_weights)} layer weights for the 5 VGG layers relu1_1..relu5_1")
+    # layers after the last non-zero weight are not computed at all
+    n = max((i + 1 for i, w in enumerate(layer_weights) if w), default=0)
+    if n == 0:
+        return fake.new_zeros(())
+    feats_fake = vgg(fake, n_layers=n)
     with torch.no_grad():
-        feats_real = vgg(real)
-    if len(layer_weights) != len(feats_fake):
-        raise ValueError(f"perceptual loss: {len(layer_weights)} layer weights for {len(feats_fake)} VGG layers")
+        feats_real = vgg(real, n_layers=n)
     return sum(w * F.l1_loss(f, r.detach()) for w, f, r in zip(layer_weights, feats_fake, feats_real))
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from .io import atomic_write_bytes
 from .labels import CLASS_NAMES, PALETTE, colorize
 
-__all__ = ["to_uint8", "as_rgb", "png_bytes", "image_grid", "label_legend", "class_frequency_figure",
+__all__ = ["to_uint8", "as_rgb", "png_bytes", "image_grid", "label_legend", "class_frequency_figure", "loss_curves", "save_gif",
            "save_figure"]
 
 
@@ -120,4 +120,46 @@ def save_figure(fig, path: Path | str, dpi: int = 110) -> Path:
     """Save a matplotlib figure as PNG atomically (parent folders created)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def loss_curves(records: Sequence[dict], keys: Sequence[str] | None = None, title: str = "", smooth: float = 0.9):
+    """Loss terms against the step, from a stage's ``log.jsonl`` records (EMA-smoothed line over
+    the raw values)."""
+    import matplotlib.pyplot as plt
+    if not records:
+        raise ValueError("no log records to plot: has the stage trained yet?")
+    keys = list(keys or [k for k in records[-1] if k not in ("step", "lr")])
+    cols = min(4, len(keys))
+    rows = (len(keys) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    steps = [r["step"] for r in records]
+    for ax, key in zip(axes.flat, keys):
+        values = [r.get(key, float("nan")) for r in records]
+        ema, smoothed = values[0], []
+        for v in values:
+            ema = smooth * ema + (1 - smooth) * v
+            smoothed.append(ema)
+        ax.plot(steps, values, color="0.8", lw=0.8)
+        ax.plot(steps, smoothed, lw=1.5)
+        ax.set_title(key, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_gif(frames: Sequence, path: Path | str, duration_ms: int = 120, scale: int = 2) -> Path:
+    """Save frames (images or label maps) as an animated GIF that loops, atomically."""
+    from PIL import Image
+    if not frames:
+        raise ValueError("save_gif needs at least one frame")
+    images = [Image.fromarray(as_rgb(f)) for f in frames]
+    if scale != 1:
+        images = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in images]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
     return atomic_write_bytes(path, buf.getvalue())

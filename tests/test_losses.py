@@ -88,8 +88,9 @@ def test_feature_matching_does_not_backpropagate_into_real_features():
 class _FiveCopies(torch.nn.Module):
     """A stand-in VGG whose five "layers" are the image itself."""
 
-    def forward(self, x):
-        return [x] * 5
+    def forward(self, x, n_layers=5):
+        self.calls = getattr(self, "calls", []) + [n_layers]
+        return [x] * n_layers
 
 
 def test_perceptual_loss_of_identical_images_is_zero():
@@ -165,3 +166,18 @@ def test_generator_loss_without_vgg_has_a_zero_perceptual_term():
     terms = generator_loss(_d_outputs(1.0), _d_outputs(1.0), torch.ones(1, 3, 4, 4), torch.zeros(1, 3, 4, 4),
                            None, LossConfig())
     assert float(terms["percept"]) == 0 and float(terms["total"]) == 0
+
+
+def test_perceptual_loss_skips_deep_vgg_layers_whose_weight_is_zero():
+    vgg = _FiveCopies()
+    x, y = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    loss = perceptual_loss(vgg, x, y, (1.0, 1.0, 1.0, 0.0, 0.0))
+    assert vgg.calls == [3, 3]
+    assert torch.allclose(loss, 3 * torch.nn.functional.l1_loss(x, y))
+
+
+def test_vgg_stops_after_the_requested_layer():
+    from maskgan.nn.vgg import VGG19Features
+    vgg = VGG19Features()
+    feats = vgg(torch.rand(1, 3, 32, 32) * 2 - 1, n_layers=2)
+    assert [f.shape[1] for f in feats] == [64, 128]

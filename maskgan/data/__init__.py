@@ -5,7 +5,7 @@ Every dataset returns ``{"image": float32 3xHxW in [-1, 1], "label": int64 HxW, 
 """
 from __future__ import annotations
 
-__all__ = ["build_dataset"]
+__all__ = ["build_dataset", "label_statistics"]
 
 
 def build_dataset(data_cfg, split: str = "train", *, train: bool = False, length: int | None = None):
@@ -27,3 +27,20 @@ def build_dataset(data_cfg, split: str = "train", *, train: bool = False, length
                              "prepared by `python data_prep/prepare_celebamask.py --src ARCHIVE --out FOLDER`")
         return PairedFolderDataset(data_cfg.data_root, split=split, size=data_cfg.size, flip=flip, max_items=length)
     raise ValueError(f"unknown dataset {data_cfg.dataset!r}; expected synthfaces or celebamask-hq")
+
+
+def label_statistics(dataset, n: int | None = None) -> dict[str, dict[str, float]]:
+    """Per class: ``presence`` (fraction of faces containing it) and ``share`` (mean fraction of
+    pixels) over the first ``n`` faces of any kit dataset."""
+    import torch
+
+    from ..labels import CLASS_NAMES, NUM_CLASSES
+    n = min(n or len(dataset), len(dataset))
+    present = torch.zeros(NUM_CLASSES)
+    share = torch.zeros(NUM_CLASSES)
+    for i in range(n):
+        counts = torch.bincount(dataset[i]["label"].flatten(), minlength=NUM_CLASSES).float()
+        present += counts > 0
+        share += counts / counts.sum()
+    return {"presence": {c: float(present[k] / n) for k, c in enumerate(CLASS_NAMES)},
+            "share": {c: float(share[k] / n) for k, c in enumerate(CLASS_NAMES)}}

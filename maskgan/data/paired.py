@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from maskgan.io import read_json
 from maskgan.labels import flip_labels, validate_label_map
 from maskgan.data.layout import IMAGE_EXTS, META_FILE, split_dirs
+from maskgan.data.tensors import image_to_tensor
 
 __all__ = ["PairedFolderDataset", "load_image", "load_label_map"]
 
@@ -45,7 +46,7 @@ def load_image(path, size: int | None = None) -> torch.Tensor:
     with Image.open(path) as im:
         im = _resize_to(im.convert("RGB"), size, Image.LANCZOS, path)
         arr = np.asarray(im, dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+    return image_to_tensor(arr)
 
 
 def load_label_map(path, size: int | None = None) -> torch.Tensor:

@@ -37,6 +37,7 @@ from maskgan.data.layout import META_FILE, PARAMS_DIR, SPLITS, split_dirs
 from maskgan.data.synth.edits import EDIT_CLASSES, EDIT_FAMILIES, apply_edit, check_family
 from maskgan.data.synth.params import Layout, Style, face_params, sample_layout, sample_style, split_key
 from maskgan.data.synth.render import MAX_SIZE, MIN_SIZE, check_size, part_coverage, render
+from maskgan.data.tensors import image_to_tensor, label_to_tensor
 
 __all__ = [
     "Layout", "Style", "sample_layout", "sample_style", "face_params", "render", "render_face",
@@ -139,9 +140,7 @@ class SynthFacesDataset(Dataset):
         image, labels = render_face(self.split, index, self.size, self.base_seed)
         if self.flipped(index):
             image, labels = image[:, ::-1], flip_labels(labels)
-        img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
-        lab = torch.from_numpy(np.ascontiguousarray(labels).astype(np.int64))
-        return {"image": img, "label": lab, "name": face_name(self.split, index)}
+        return {"image": image_to_tensor(image), "label": label_to_tensor(labels), "name": face_name(self.split, index)}
 
 
 # --- writing to disk ---------------------------------------------------------------------------

@@ -122,9 +122,14 @@ class StyleEncoder(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.to_params = nn.Conv2d(w, n_style_params, 1)
 
-    def forward(self, image: torch.Tensor, feat_a: torch.Tensor, feat_b: torch.Tensor) -> torch.Tensor:
-        h = self.sft_a(self.head(image), feat_a)
-        h = self.sft_b(self.middle(h), feat_b)
+    def forward(self, image: torch.Tensor, feat_a: torch.Tensor, feat_b: torch.Tensor,
+                bypass_sft: tuple[str, ...] = ()) -> torch.Tensor:
+        """``bypass_sft`` names SFT layers ("A", "B") to replace by the identity (gamma = 1, beta = 0):
+        an ablation for inspection (notebook 04), never used in training."""
+        h = self.head(image)
+        h = h if "A" in bypass_sft else self.sft_a(h, feat_a)
+        h = self.middle(h)
+        h = h if "B" in bypass_sft else self.sft_b(h, feat_b)
         return self.to_params(self.pool(h)).flatten(1)
 
 
@@ -197,12 +202,13 @@ class DenseMappingNetwork(nn.Module):
             raise ValueError(f"DMN: {image.shape[0]} images but {mask.shape[0]} masks; the batch sizes must match")
 
     # --- the three entry points -------------------------------------------------------------
-    def style(self, image: torch.Tensor, image_mask: torch.Tensor) -> torch.Tensor:
-        """AdaIN parameters ``(N, n_style_params)`` of ``image`` given its own one-hot mask (Fig. 2)."""
+    def style(self, image: torch.Tensor, image_mask: torch.Tensor, bypass_sft: tuple[str, ...] = ()) -> torch.Tensor:
+        """AdaIN parameters ``(N, n_style_params)`` of ``image`` given its own one-hot mask (Fig. 2).
+        ``bypass_sft`` (inspection only): SFT layers "A" / "B" to skip."""
         self._check_mask(image_mask, "image mask")
         self._check_image(image, image_mask)
         feat_a, feat_b = self.label_encoder(image_mask)
-        return self.style_encoder(image, feat_a, feat_b)
+        return self.style_encoder(image, feat_a, feat_b, bypass_sft)
 
     def render(self, mask: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """Generate an image of layout ``mask`` with the AdaIN parameters ``style`` (from :meth:`style`)."""

@@ -98,13 +98,17 @@ class VGG19Features(nn.Module):
                     m.bias.zero_()
         return self
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, n_layers: int = 5) -> list[torch.Tensor]:
+        """Features relu1_1 .. relu5_1, or only the first ``n_layers`` of them (the network then
+        stops early: a loss that gives the deep layers weight 0 does not pay for them)."""
+        if not 1 <= n_layers <= len(TAP_LAYERS):
+            raise ValueError(f"n_layers must be in 1..{len(TAP_LAYERS)}, got {n_layers}")
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"VGG19Features expects RGB images (N, 3, H, W) in [-1, 1], got shape {tuple(x.shape)}")
         if self.normalize:
             x = ((x + 1) / 2 - self.mean) / self.std
         outs = []
-        for i, layer in enumerate(self.features[:TAP_LAYERS[-1] + 1]):
+        for i, layer in enumerate(self.features[:TAP_LAYERS[n_layers - 1] + 1]):
             x = layer(x)
             if i in TAP_LAYERS:
                 outs.append(x)

@@ -360,7 +360,7 @@ class Trainer:
                    "images_per_second": round(done * self.batch_size * self.world / elapsed, 2) if done else None,
                    "world_size": self.world, "weights_digest": self._rank_digests(),
                    "checkpoint": str(last_ckpt) if last_ckpt else None}
-        if self.is_main:
+        if self.is_main and done:  # a resumed, already finished run keeps the timing of the real one
             atomic_write_json(self.stage_dir / "summary.json", summary)
         return summary
 
