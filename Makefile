@@ -5,8 +5,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RUN_DIR ?= runs/demo
+APP_PORT ?= 8866
 
-.PHONY: demo test lab bench clean-venv
+.PHONY: demo test lab app bench clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +26,13 @@ test: $(STAMP)
 ## lab: JupyterLab on notebooks/ with the kit's kernel
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
+
+## app: the interactive editing page (notebooks/app.ipynb) served by Voila on localhost, with the
+## checkpoints of $(RUN_DIR); says what to train first when the run has none
+app: $(STAMP)
+	@$(PY) -m maskgan.widgets check $(RUN_DIR)
+	MASKGAN_RUN_DIR="$(abspath $(RUN_DIR))" $(VENV)/bin/voila notebooks/app.ipynb --no-browser \
+		--Voila.ip=127.0.0.1 --Voila.port=$(APP_PORT)
 
 ## bench: speed benchmarks on this machine
 bench: $(STAMP)

@@ -82,6 +82,64 @@ def bench_dmn(device: str) -> list[dict]:
     return rows
 
 
+@benchmark("frames")
+def bench_frames(device: str) -> list[dict]:
+    """Editing frame time: edited mask -> displayed PNG bytes (Sec. 3.3, the widgets' hot path).
+
+    A frame is what every brush stroke or slider step costs: :meth:`maskgan.editing.Editor.render`
+    with the reference's style already cached, then :func:`maskgan.widgets.frame_png` (upsampled to
+    the displayed size, PNG). Median over 50 frames, each on a differently edited mask. Random
+    weights (speed does not depend on training). On CPU it runs with torch's default thread count
+    and with one thread, which is what the widgets' render thread uses (on a busy machine extra
+    threads stall each other).
+    Targets: <= 50 ms at the ``cpu`` preset (64 px) on 2 CPU cores; <= 15 ms at paper widths, 512 px,
+    on a CUDA GPU (measured only with ``--device cuda``).
+    """
+    import torch
+
+    from .config import Config
+    from .data import build_dataset
+    from .editing import Editor
+    from .nn import build_dmn
+    from .widgets import display_scale, frame_png, paint_stroke
+
+    default_threads = torch.get_num_threads()
+    settings = [("cpu", "cpu", default_threads)] + ([("cpu", "cpu", 1)] if default_threads > 1 else [])
+    if str(device).startswith("cuda"):
+        settings.append(("paper", device, default_threads))
+    rows = []
+    for preset, dev, threads in settings:
+        cfg = Config.preset(preset).with_overrides({"data.dataset": "synthfaces"})
+        size = cfg.data.size
+        torch.manual_seed(0)
+        editor = Editor(build_dmn(cfg), device=dev)
+        face = build_dataset(cfg.data, "val", length=1)[0]
+        style = editor.style(face["image"], face["label"], key=face["name"])
+        scale = display_scale(size)
+        label = face["label"].numpy()
+        masks = [torch.from_numpy(paint_stroke(label, [(size * k / 50, size / 2), (size / 2, size * k / 50)],
+                                               k % 19, size / 16)) for k in range(50)]
+        frame = {"k": 0}
+
+        def one_frame():
+            mask = masks[frame["k"] % len(masks)]
+            frame["k"] += 1
+            return frame_png(editor.render(mask, style), scale)
+
+        torch.set_num_threads(threads)
+        try:
+            t_frame = median_time(one_frame, dev, warmup=3, repeat=50)
+            t_render = median_time(lambda: editor.render(masks[0], style), dev, warmup=3, repeat=50)
+        finally:
+            torch.set_num_threads(default_threads)
+        where = f"{preset} widths, {size}px shown at {size * scale}px, {dev}"
+        if dev == "cpu":
+            where += f", {threads} thread{'s' if threads > 1 else ''}"
+        rows.append(_row("edit frame (render + PNG)", where, t_frame * 1000, "ms"))
+        rows.append(_row("  of which DMN render", where, t_render * 1000, "ms"))
+    return rows
+
+
 def run_benchmarks(only: str | None = None, out: str | None = None, device: str = "cpu") -> list[dict]:
     """Run the named benchmarks (all by default), print a table, optionally write JSON."""
     import torch

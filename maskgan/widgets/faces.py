@@ -1,0 +1,116 @@
+"""Faces to edit (a dataset split, cached) and where the app finds its trained run.
+
+A :class:`FaceBank` wraps any kit dataset (items ``{"image", "label", "name"}``, see
+:mod:`maskgan.data`) and keeps the faces it has loaded, so switching back and forth between faces in
+a dropdown does not re-render or re-read them. The face ``name`` is also the key of the
+:class:`~maskgan.editing.Editor`'s style cache: the style of a reference face is computed once.
+"""
+from __future__ import annotations
+
+import operator
+import os
+from pathlib import Path
+
+import torch
+
+__all__ = ["FaceBank", "resolve_run_dir", "run_status", "RUN_DIR_ENV", "DEFAULT_RUN_DIR"]
+
+#: Environment variable naming the run directory the app loads (``make app`` sets it).
+RUN_DIR_ENV = "MASKGAN_RUN_DIR"
+#: Run directory used when neither an argument nor the environment names one (``make demo`` writes it).
+DEFAULT_RUN_DIR = "runs/demo"
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class FaceBank:
+    """The first ``max_faces`` faces of a dataset, loaded on first use and kept.
+
+    ``bank[i]`` -> ``{"image": 3xHxW in [-1, 1], "label": HxW int64, "name": str}``;
+    :attr:`options` are ``(name, index)`` pairs for an ``ipywidgets.Dropdown``.
+    """
+
+    def __init__(self, dataset, max_faces: int = 24):
+        if isinstance(max_faces, bool) or not isinstance(max_faces, int) or max_faces < 1:
+            raise ValueError(f"max_faces must be a positive integer, got {max_faces!r}")
+        try:
+            n = len(dataset)
+        except TypeError:
+            raise TypeError(f"FaceBank needs a dataset with a length (a kit dataset from "
+                            f"maskgan.data.build_dataset), got {type(dataset).__name__}") from None
+        if n < 1:
+            raise ValueError("the dataset is empty: the editing widgets need at least one face")
+        self.dataset, self.n = dataset, min(n, max_faces)
+        self._items: dict[int, dict] = {}
+
+    def __len__(self) -> int:
+        return self.n
+
+    def index(self, face: int | str) -> int:
+        """A face given by index or by name -> its index (with an error naming the valid range)."""
+        if isinstance(face, str):
+            for i in range(self.n):
+                if self[i]["name"] == face:
+                    return i
+            raise KeyError(f"no face named {face!r} among the first {self.n} faces of the dataset")
+        try:
+            i = operator.index(face)
+        except TypeError:
+            raise TypeError(f"a face is given by index (int) or name (str), got {type(face).__name__}") from None
+        if isinstance(face, bool) or not 0 <= i < self.n:
+            raise IndexError(f"face index {face!r} is out of range; this bank has faces 0..{self.n - 1}")
+        return i
+
+    def __getitem__(self, face: int | str) -> dict:
+        if isinstance(face, str):
+            face = self.index(face)
+        i = self.index(face)
+        if i not in self._items:
+            item = self.dataset[i]
+            label = item["label"]
+            self._items[i] = {"image": torch.as_tensor(item["image"]).float(),
+                              "label": torch.as_tensor(label).long(),
+                              "name": str(item.get("name", f"face {i}"))}
+        return self._items[i]
+
+    @property
+    def size(self) -> int:
+        """Side of the faces in pixels."""
+        return int(self[0]["label"].shape[-1])
+
+    @property
+    def options(self) -> list[tuple[str, int]]:
+        """``(name, index)`` pairs, for dropdowns."""
+        return [(self[i]["name"], i) for i in range(self.n)]
+
+
+def resolve_run_dir(run_dir: str | Path | None = None) -> Path:
+    """The run directory the app loads: ``run_dir`` if given, else ``$MASKGAN_RUN_DIR``, else
+    ``runs/demo``. A relative path is looked up from the working directory first and then from
+    the repository root (Voila and Jupyter start kernels in the notebook's folder)."""
+    chosen = Path(run_dir or os.environ.get(RUN_DIR_ENV) or DEFAULT_RUN_DIR).expanduser()
+    if chosen.is_absolute() or chosen.exists():
+        return chosen
+    from_root = _REPO_ROOT / chosen
+    return from_root if from_root.exists() else chosen
+
+
+def run_status(run_dir: str | Path | None = None) -> tuple[bool, str]:
+    """``(ready, message)``: whether ``run_dir`` has what the app needs, and what to do if not.
+
+    The app needs a generator (``ebst/`` or ``dmn/`` checkpoint); the interpolation tab also needs
+    the MaskVAE (``vae/``).
+    """
+    from ..editing import GENERATOR_STAGES
+    from ..train.checkpoint import latest_checkpoint
+    path = resolve_run_dir(run_dir)
+    gen = next((s for s in GENERATOR_STAGES if latest_checkpoint(path / s) is not None), None)
+    vae = latest_checkpoint(path / "vae") is not None
+    if gen is None:
+        return False, (f"{path} has no trained DMN yet (no ebst/ or dmn/ checkpoint). Train one first: "
+                       f"`make demo` (runs every notebook into runs/demo), or run notebooks 01-03, or "
+                       f"`python -m maskgan train vae --run-dir {path}` then `... train dmn ...` and "
+                       f"`... train ebst ...`; then `make app RUN_DIR={path}`.")
+    if not vae:
+        return True, (f"{path}: DMN from the {gen!r} stage; no MaskVAE checkpoint, so the interpolation "
+                      f"tab is off (train it with notebook 01 or `python -m maskgan train vae --run-dir {path}`).")
+    return True, f"{path}: DMN from the {gen!r} stage, MaskVAE from vae/."
