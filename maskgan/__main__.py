@@ -1,7 +1,9 @@
 """Command line: ``python -m maskgan <command>`` (also installed as ``maskgan``).
 
 Commands
-  train       train one stage (vae, dmn, ebst), resumable, DDP under torchrun
+  train       train one stage (vae, dmn, ebst; parser, p2p for the evaluation), resumable, DDP under torchrun
+  evaluate    metrics of a run (face-parser mask fidelity, SynthFaces edit fidelity, SWD/FID, MaskVAE)
+  ablation    train what is missing (vae, dmn, ebst, p2p, parser), then evaluate: p2p vs dmn vs ebst
   demo        the CPU demo: every notebook at the ``cpu`` preset on SynthFaces, then a summary
   pipeline    run the numbered notebooks with papermill (any preset, any data)
   synth       write SynthFaces to disk in the prepared-folder layout
@@ -78,6 +80,46 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_evaluate(args) -> int:
+    from .evaluation import eval_figures, evaluate_run, format_eval_table
+    from .train import TrainingError
+    try:
+        metrics = evaluate_run(args.run_dir, args.n, n_edits=args.edits, device=args.device, preset=args.preset,
+                               overrides=_parse_set(args.set), train_parser=not args.no_parser_training,
+                               progress=True)
+    except (FileNotFoundError, TrainingError, ValueError) as e:  # ValueError: e.g. a bad --set, mixed sizes
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(format_eval_table(metrics))
+    if args.figures:
+        for name in eval_figures(args.run_dir, metrics, device=args.device or "cpu"):
+            print(f"figure: {Path(args.run_dir) / 'figures' / name}.png")
+    print(f"\nwritten to {Path(args.run_dir) / 'metrics.json'} (section 'eval'), {metrics['seconds']} s")
+    return 0
+
+
+def _cmd_ablation(args) -> int:
+    from .config import make_config
+    from .evaluation import format_eval_table, run_ablation
+    from .train import TrainingError
+    cfg = make_config(args.preset, data=args.data, data_root=args.data_root, device=args.device, seed=args.seed,
+                      overrides=_parse_set(args.set))
+    run_dir = Path(args.run_dir or f"runs/{args.preset}")
+    try:
+        metrics = run_ablation(run_dir, cfg, n=args.n, n_edits=args.edits)
+    except (FileNotFoundError, TrainingError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(format_eval_table(metrics))
+    if args.figures:
+        from .evaluation import eval_figures
+        for name in eval_figures(run_dir, metrics, device=args.device if args.device != "auto" else "cpu"):
+            print(f"figure: {run_dir / 'figures' / name}.png")
+    print(f"\ntrained now: {', '.join(metrics['trained_now']) or 'nothing'}; "
+          f"written to {run_dir / 'metrics.json'} (section 'eval')")
+    return 0
+
+
 def _cmd_synth(args) -> int:
     from .data.synthfaces import materialise
     counts = {"train": args.train, "val": args.val, "test": args.test}
@@ -117,12 +159,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="re-run notebooks that already ran")
     p.set_defaults(func=_cmd_pipeline)
 
-    p = sub.add_parser("train", help="train one stage: vae (MaskVAE), dmn (stage I), ebst (Algorithm 1)")
-    p.add_argument("stage", choices=["vae", "dmn", "ebst"])
+    p = sub.add_parser("train", help="train one stage: vae (MaskVAE), dmn (stage I), ebst (Algorithm 1), "
+                                     "parser (face parser), p2p (Pix2PixHD-m baseline)")
+    p.add_argument("stage", choices=["vae", "dmn", "ebst", "parser", "p2p"])
     _add_run_args(p)
     p.add_argument("--resume", action="store_true", help="continue from the stage's latest checkpoint")
     p.add_argument("--steps", type=int, default=None, help="stop after this many steps (default: the preset's)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate every generator stage of a run (p2p, dmn, ebst)")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--n", type=int, default=None, help="test faces (default: the run's train.eval_faces)")
+    p.add_argument("--edits", type=int, default=None,
+                   help="SynthFaces edit pairs per edit family (default: the run's train.eval_edits)")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda, mps (default: the run's)")
+    p.add_argument("--preset", default=None, choices=["smoke", "cpu", "paper"],
+                   help="take the evaluation settings (train.parser_*, train.eval_*) from this preset")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="config override, repeatable (e.g. --set train.parser_steps=600)")
+    p.add_argument("--no-parser-training", action="store_true",
+                   help="fail instead of training the face parser when the run has none")
+    p.add_argument("--figures", action="store_true", help="also save the figures of notebook 06")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("ablation", help="p2p vs dmn vs ebst: train what the run lacks, then evaluate")
+    _add_run_args(p)
+    p.add_argument("--n", type=int, default=None, help="test faces (default: the preset's train.eval_faces)")
+    p.add_argument("--edits", type=int, default=None, help="edit pairs per family (default: train.eval_edits)")
+    p.add_argument("--figures", action="store_true", help="also save the figures of notebook 06")
+    p.set_defaults(func=_cmd_ablation)
 
     p = sub.add_parser("synth", help="write SynthFaces to disk (prepared-folder layout)")
     p.add_argument("--out", required=True)

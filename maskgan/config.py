@@ -173,6 +173,7 @@ class TrainConfig:
     parser_lr: float = 1e-3  # Adam learning rate of the face parser
     parser_base: int = 16  # FaceParser width of the first U-Net level
     parser_depth: int = 4  # FaceParser 2x downsamplings (image sides must be multiples of 2**depth)
+    parser_balance: float = 0.5  # class weights freq**-balance in the parser's cross-entropy (0: unweighted)
     eval_faces: int = 1000  # test faces for reconstruction, mask fidelity and SWD/FID (maskgan.evaluation)
     eval_edits: int = 100  # SynthFaces edit pairs per edit family for edit fidelity
 
@@ -188,6 +189,8 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.betas needs 2 values, got {len(self.betas)}")
         if self.lambda_inter <= 0:
             raise ConfigError(f"TrainConfig.lambda_inter must be > 0, got {self.lambda_inter}")
+        if self.parser_balance < 0:
+            raise ConfigError(f"TrainConfig.parser_balance must be >= 0, got {self.parser_balance}")
 
 
 @dataclass
@@ -389,8 +392,8 @@ def _cpu() -> Config:
         data=DataConfig(dataset="synthfaces", size=64, synth_train=4000, synth_eval=200),
         train=TrainConfig(batch_size=8, vae_batch_size=32, vae_steps=1200, dmn_steps=1200, ebst_steps=600,
                           vae_lr=1e-3, lr=2e-4, lr_decay_fraction=0.3, log_every=10, sample_every=200,
-                          checkpoint_every=200, parser_steps=400, parser_batch_size=16, parser_lr=2e-3,
-                          parser_base=8, parser_depth=3, eval_faces=100, eval_edits=40),
+                          checkpoint_every=200, parser_steps=500, parser_batch_size=16, parser_lr=2e-3,
+                          parser_base=16, parser_depth=3, eval_faces=100, eval_edits=40),
     )
 
 

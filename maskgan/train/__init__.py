@@ -6,22 +6,28 @@
 
 A run directory holds one folder per stage (``vae/``, ``dmn/``, ``ebst/``) with ``log.jsonl``,
 ``samples/``, ``checkpoints/`` and ``summary.json``; EBST reads the MaskVAE (and, when present, the
-stage-I DMN) of the same run directory.
+stage-I DMN) of the same run directory. Two more stages serve the evaluation (Sec. 4):
+``parser`` (the face parser that scores generated faces, :mod:`.parser`) and ``p2p`` (the
+Pix2PixHD-m baseline of the ablation, :mod:`.baseline`).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from .baseline import P2PTrainer
 from .checkpoint import CheckpointError, latest_checkpoint, load_weights
 from .gan import DMNTrainer, EBSTTrainer
 from .loop import Trainer, TrainingError
+from .parser import ParserTrainer, evaluate_parser
 from .vae import MaskVAETrainer, evaluate_maskvae
 
 __all__ = ["STAGES", "train", "make_trainer", "Trainer", "TrainingError", "CheckpointError", "MaskVAETrainer",
-           "DMNTrainer", "EBSTTrainer", "evaluate_maskvae", "latest_checkpoint", "load_weights"]
+           "DMNTrainer", "EBSTTrainer", "ParserTrainer", "P2PTrainer", "evaluate_maskvae", "evaluate_parser",
+           "latest_checkpoint", "load_weights"]
 
 #: Stage name -> trainer class.
-STAGES: dict[str, type[Trainer]] = {"vae": MaskVAETrainer, "dmn": DMNTrainer, "ebst": EBSTTrainer}
+STAGES: dict[str, type[Trainer]] = {"vae": MaskVAETrainer, "dmn": DMNTrainer, "ebst": EBSTTrainer,
+                                    "parser": ParserTrainer, "p2p": P2PTrainer}
 
 
 def make_trainer(stage: str, cfg, run_dir: Path | str, **kwargs) -> Trainer:

@@ -1,0 +1,38 @@
+"""Evaluation of a run directory, and the paper's ablation on SynthFaces (MaskGAN Sec. 4).
+
+MaskGAN's Sec. 4 evaluates *semantic-level* fidelity: a face parser segments each generated face
+and the parse is compared with the mask the face was generated from, so a face that does not
+follow its (possibly edited) mask scores low; FID measures how real the faces look. Its ablation
+compares the full method with a Pix2PixHD-m baseline and with the DMN trained without EBST, and
+claims that EBST makes the DMN **robust to edited masks**. SynthFaces adds what real data cannot
+give: the ground-truth image of every edit, so edit quality is measured against the truth.
+
+    from maskgan.evaluation import evaluate_run, format_eval_table, eval_figures
+    metrics = evaluate_run("runs/demo")          # trains the parser if needed; writes metrics.json
+    print(format_eval_table(metrics))
+    figures = eval_figures("runs/demo", metrics)  # saved under runs/demo/figures/06_*.png
+
+What :func:`evaluate_run` measures, for every generator stage in the run (``p2p``, ``dmn``, ``ebst``):
+
+* **mask fidelity** (Sec. 4's segmentation accuracy): parser pixel accuracy and mIoU of
+  reconstructions ``DMN(M^t, style of (I^t, M^t))`` against ``M^t``, and of edits (an edited mask
+  rendered in the original's style) against the edited mask;
+* **edit fidelity** (SynthFaces only): PSNR / SSIM of the edit against the ground-truth edited
+  render, per edit family, also inside and outside the edited region;
+* **distribution**: SWD of reconstructions against real test images; FID when the Inception
+  weights file is available (otherwise recorded as skipped, with how to get it);
+* **MaskVAE**: held-out reconstruction mIoU and the smoothness of latent interpolations;
+* references that make the numbers readable: the parser on real images (the ceiling of mask
+  fidelity), the unedited original against the ground-truth edit ("no edit", the floor of edit
+  fidelity), and SWD between two real sets (the floor of SWD).
+
+:func:`run_ablation` trains whatever the ablation lacks (vae, dmn, ebst, p2p, parser) and evaluates.
+"""
+from __future__ import annotations
+
+from .ablation import ABLATION_STAGES, run_ablation, stage_is_complete
+from .report import STAGE_TITLES, eval_figures, format_eval_table
+from .run import EVAL_KEYS, GENERATOR_STAGES, evaluate_run, evaluation_config, load_generator
+
+__all__ = ["evaluate_run", "evaluation_config", "load_generator", "format_eval_table", "eval_figures",
+           "run_ablation", "stage_is_complete", "GENERATOR_STAGES", "STAGE_TITLES", "ABLATION_STAGES", "EVAL_KEYS"]
