@@ -140,6 +140,36 @@ def bench_frames(device: str) -> list[dict]:
     return rows
 
 
+@benchmark("train")
+def bench_train(device: str) -> list[dict]:
+    """Training step time and throughput of each stage at the ``cpu`` preset (median of 5 steps after
+    one warm-up; data loading excluded). EBST's step is one stage-I plus one stage-II update."""
+    import tempfile
+
+    import torch
+
+    from .config import Config
+    from .data import build_dataset
+    from .train import make_trainer, train
+    from .train.loop import _collate
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Config.preset("cpu").with_overrides({"device": device, "train.sample_every": 10**6})
+        train("vae", cfg, tmp, steps=1, progress=False)  # EBST needs a MaskVAE checkpoint
+        dataset = build_dataset(cfg.data, "train", train=True)
+        for stage in ("vae", "dmn", "ebst"):
+            trainer = make_trainer(stage, cfg, tmp, progress=False)
+            trainer.build()
+            trainer._prepare_nets()
+            trainer.dataset = dataset
+            batch = trainer.to_device(_collate([dataset[i] for i in range(trainer.batch_size)]))
+            t = median_time(lambda: trainer.train_step(batch), device, warmup=1, repeat=5)
+            where = f"cpu preset, {cfg.data.size}px, batch {trainer.batch_size}, {device}"
+            rows.append(_row(f"train step: {stage}", where, t * 1000, "ms"))
+            rows.append(_row(f"train throughput: {stage}", where, trainer.batch_size / t, "images/s"))
+    return rows
+
+
 def run_benchmarks(only: str | None = None, out: str | None = None, device: str = "cpu") -> list[dict]:
     """Run the named benchmarks (all by default), print a table, optionally write JSON."""
     import torch

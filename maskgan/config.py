@@ -390,10 +390,10 @@ def _cpu() -> Config:
             loss=LossConfig(vgg_weights="auto", vgg_layer_weights=(1 / 32, 1 / 16, 1 / 8, 1 / 4, 0.0)),
         ),
         data=DataConfig(dataset="synthfaces", size=64, synth_train=4000, synth_eval=200),
-        train=TrainConfig(batch_size=8, vae_batch_size=32, vae_steps=1200, dmn_steps=1200, ebst_steps=600,
+        train=TrainConfig(batch_size=8, vae_batch_size=32, vae_steps=500, dmn_steps=700, ebst_steps=250,
                           vae_lr=1e-3, lr=2e-4, lr_decay_fraction=0.3, log_every=10, sample_every=200,
-                          checkpoint_every=200, parser_steps=500, parser_batch_size=16, parser_lr=2e-3,
-                          parser_base=16, parser_depth=3, eval_faces=100, eval_edits=40),
+                          checkpoint_every=200, parser_steps=500, parser_batch_size=16, parser_lr=4e-3,
+                          parser_base=8, parser_depth=3, eval_faces=100, eval_edits=40),
     )
 
 

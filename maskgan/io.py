@@ -10,6 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_save_png", "read_json"]
 
 
@@ -19,6 +22,7 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give them the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

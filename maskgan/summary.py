@@ -47,7 +47,14 @@ def print_summary(run_dir: Path | str, results: Sequence, published: Sequence[Pa
     parts.append(format_table(rows, ("notebook", "status", "seconds")))
     metrics_file = run_dir / "metrics.json"
     if metrics_file.exists():
-        parts += ["", format_table(flatten_metrics(read_json(metrics_file)), ("metric", "value"))]
+        metrics = read_json(metrics_file)
+        if "eval" in metrics:
+            from .evaluation import format_eval_table
+            parts += ["", format_eval_table(metrics)]
+        else:
+            scalars = [(k, v) for k, v in flatten_metrics(metrics) if isinstance(v, (int, float, str)) and len(str(v)) < 60]
+            parts += ["", format_table(scalars, ("metric", "value"))]
+        parts += [f"(all numbers: {metrics_file})"]
     else:
         parts += ["", "(no metrics.json yet: the evaluation notebook writes it)"]
     figures = sorted((run_dir / "figures").glob("*.png")) if (run_dir / "figures").is_dir() else []

@@ -135,3 +135,13 @@ def test_ddp_with_two_gloo_processes_keeps_the_replicas_identical(tmp_path):
     a, b = summary["weights_digest"]
     assert a == b
     assert latest_checkpoint(tmp_path / "dmn").name == "step_0000003"
+
+
+def test_a_run_saved_before_a_config_field_existed_still_resumes(tmp_path):
+    make_trainer("vae", smoke(), tmp_path, progress=False).fit(TinyFaces(), steps=2)
+    ckpt = latest_checkpoint(tmp_path / "vae")
+    saved = json.loads((ckpt / "config.json").read_text())
+    del saved["config"]["train"]["eval_faces"]  # as if written by an older kit
+    (ckpt / "config.json").write_text(json.dumps(saved))
+    summary = make_trainer("vae", smoke(), tmp_path, progress=False, resume=True).fit(TinyFaces(), steps=3)
+    assert summary["steps"] == 3

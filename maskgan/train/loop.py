@@ -92,6 +92,17 @@ class DataOrder:
         return idx[k * self.batch_size:(k + 1) * self.batch_size]
 
 
+def _fill_missing(saved: dict, current: dict) -> dict:
+    """``saved`` with the keys it lacks taken from ``current`` (recursively)."""
+    out = dict(saved)
+    for key, value in current.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = _fill_missing(out[key], value)
+    return out
+
+
 class _StepBatches:
     """Batch sampler yielding the batches of steps ``start .. total - 1`` of a :class:`DataOrder`."""
 
@@ -221,9 +232,11 @@ class Trainer:
         if ckpt is None:
             return None
         saved = json.loads((ckpt / "config.json").read_text())
-        if saved.get("config") != self.cfg.to_dict():
+        # keys the kit gained after the run was saved cannot have differed: they take today's values
+        theirs_cfg = _fill_missing(saved.get("config", {}), self.cfg.to_dict())
+        if theirs_cfg != self.cfg.to_dict():
             mine = dict(flatten_metrics(self.cfg.to_dict()))
-            theirs = dict(flatten_metrics(saved.get("config", {})))
+            theirs = dict(flatten_metrics(theirs_cfg))
             diff = [f"{k}: {theirs.get(k)!r} there, {mine.get(k)!r} here" for k in sorted(set(mine) | set(theirs))
                     if mine.get(k) != theirs.get(k)][:6]
             raise TrainingError(
