@@ -261,14 +261,8 @@ class Config:
 
     def torch_device(self):
         """The ``torch.device`` that ``device`` names (``"auto"``: cuda, else mps, else cpu)."""
-        import torch
-        if self.device != "auto":
-            return torch.device(self.device)
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        from .train.loop import resolve_device
+        return resolve_device(self.device)
 
 
 # --- generic dataclass <-> dict with type checks ----------------------------------------------
