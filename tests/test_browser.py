@@ -5,7 +5,6 @@ Needs Chromium at /usr/bin/chromium (installed here with apt-get when missing an
 and the pip packages voila and playwright (dependencies in pyproject.toml). When a browser cannot be
 had the test FAILS with the reason: a UI test that silently skips proves nothing.
 """
-import math
 import os
 import shutil
 import signal
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from model_fixtures import spread_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_NOTEBOOK = ROOT / "notebooks" / "app.ipynb"
@@ -52,15 +52,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _spread(module: torch.nn.Module) -> torch.nn.Module:
-    """Unit-gain random weights, so untrained smoke models respond visibly to t (see test_widgets)."""
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-                m.weight.normal_(0.0, 1.5 / math.sqrt(m.weight[0].numel()))
-                if m.bias is not None:
-                    m.bias.normal_(0.0, 0.1)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +64,8 @@ def tiny_run(tmp_path_factory):
     cfg = Config.preset("smoke")
     torch.manual_seed(0)
     config = {"config": cfg.to_dict()}
-    save_checkpoint(run_dir / "vae", 1, {"maskvae": _spread(build_maskvae(cfg))}, {}, config)
-    save_checkpoint(run_dir / "dmn", 1, {"dmn": _spread(build_dmn(cfg))}, {}, config)
+    save_checkpoint(run_dir / "vae", 1, {"maskvae": spread_weights(build_maskvae(cfg))}, {}, config)
+    save_checkpoint(run_dir / "dmn", 1, {"dmn": spread_weights(build_dmn(cfg))}, {}, config)
     return run_dir
 
 

@@ -1,12 +1,12 @@
 """Interactive editing widgets, headless (issue 7): pure mask edits, the render queue, and the three
 panels driven from Python exactly as the browser drives them (widget values, canvas events)."""
 import io
-import math
 import threading
 
 import numpy as np
 import pytest
 import torch
+from model_fixtures import spread_weights
 from PIL import Image
 
 from maskgan.config import Config
@@ -23,17 +23,6 @@ HAIR, SKIN, MOUTH, U_LIP, L_LIP = (CLASS_IDS[n] for n in ("hair", "skin", "mouth
 
 # --- fixtures: tiny untrained smoke models --------------------------------------------------------
 
-def _spread(module: torch.nn.Module) -> torch.nn.Module:
-    """Re-draw weights with unit-gain fan-in scaling. The kit's N(0, 0.02) init makes an untrained
-    DMN ignore its style input and an untrained MaskVAE decode one class everywhere; spread weights
-    make every input matter, so the tests can see frames change."""
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-                m.weight.normal_(0.0, 1.5 / math.sqrt(m.weight[0].numel()))
-                if m.bias is not None:
-                    m.bias.normal_(0.0, 0.1)
-    return module
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,7 +47,7 @@ def bank(cfg):
 @pytest.fixture()
 def editor(cfg):
     torch.manual_seed(0)
-    ed = Editor(_spread(build_dmn(cfg)), _spread(build_maskvae(cfg)))
+    ed = Editor(spread_weights(build_dmn(cfg)), spread_weights(build_maskvae(cfg)))
     ed.cfg = cfg
     return ed
 
