@@ -163,20 +163,24 @@ def maskvae_loss(logits: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, l
 
 
 def generator_loss(pred_fake, pred_real, fake: torch.Tensor, real: torch.Tensor, vgg, cfg) -> dict[str, torch.Tensor]:
-    """Eq. 6 for the generator: ``{"gan", "feat", "percept", "total"}``.
+    """Eq. 6 for the generator: ``{"gan", "feat", "percept", "l1", "total"}``.
 
     ``pred_fake`` = D(mask, fake) *not* detached (gradients must reach the generator);
     ``pred_real`` = D(mask, real) (used for feature matching; detached inside). ``vgg`` may be
     ``None`` (``vgg_weights="none"``): ``percept`` is then 0. ``cfg`` is a
     :class:`maskgan.config.LossConfig` (``gan_mode``, ``lambda_feat``, ``lambda_percept``,
-    ``vgg_layer_weights``). ``total = gan + lambda_feat * feat + lambda_percept * percept``.
+    ``lambda_l1``, ``vgg_layer_weights``).
+    ``total = gan + lambda_feat * feat + lambda_percept * percept + lambda_l1 * l1``; the pixel L1
+    term is not in the paper (``lambda_l1 = 0`` there); the ``cpu`` preset uses it instead of a VGG
+    it cannot download (see :func:`maskgan.config` ``_cpu``).
     """
     gan = gan_generator_loss(pred_fake, cfg.gan_mode)
     feat = feature_matching_loss(pred_fake, pred_real) if cfg.lambda_feat else gan.new_zeros(())
     percept = (perceptual_loss(vgg, fake, real, cfg.vgg_layer_weights)
                if vgg is not None and cfg.lambda_percept else gan.new_zeros(()))
-    total = gan + cfg.lambda_feat * feat + cfg.lambda_percept * percept
-    return {"gan": gan, "feat": feat, "percept": percept, "total": total}
+    l1 = (fake - real).abs().mean() if cfg.lambda_l1 else gan.new_zeros(())
+    total = gan + cfg.lambda_feat * feat + cfg.lambda_percept * percept + cfg.lambda_l1 * l1
+    return {"gan": gan, "feat": feat, "percept": percept, "l1": l1, "total": total}
 
 
 def discriminator_loss(pred_real, pred_fake, cfg) -> dict[str, torch.Tensor]:

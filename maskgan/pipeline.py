@@ -6,8 +6,10 @@ papermill injects the pipeline's values after it (``preset``, ``run_dir``, ``dat
 ``data_root``, ``device``, ``seed``, ``overrides``) and writes the executed copy, with all its
 outputs, to ``<run_dir>/notebooks/``.
 
-A notebook that already ran successfully with the same parameters and the same source is skipped,
-so an interrupted pipeline resumes where it stopped (``force=True`` re-runs everything). The
+A notebook that already ran successfully with the same parameters, the same resolved config (so a
+changed preset counts) and the same source is skipped, so an interrupted pipeline resumes where it
+stopped; once one notebook runs, every later one runs too, as it reads what the earlier ones wrote
+(``force=True`` re-runs everything). The
 record lives in ``<run_dir>/pipeline.json``, written atomically after every notebook.
 """
 from __future__ import annotations
@@ -125,15 +127,21 @@ def run_pipeline(
     notebooks = _select(discover_notebooks(notebook_dir), only)
     params = {"preset": preset, "run_dir": str(run_dir), "data": data, "data_root": str(data_root or ""),
               "device": device, "seed": int(seed), "overrides": dict(overrides or {})}
+    from .config import make_config
+    config = make_config(preset, data=data, data_root=data_root, device=device, seed=seed,
+                         overrides=overrides).to_dict()  # the preset's values count, not just its name
     state = _load_state(run_dir)
     kernel = kernel_name or _kernel_name()
     results = []
     for i, nb in enumerate(notebooks, 1):
         output = out_dir / nb.name
-        key = {"params": _digest(params), "source": _digest(nb.read_bytes().decode("utf-8"))}
+        key = {"params": _digest(params), "config": _digest(config),
+               "source": _digest(nb.read_bytes().decode("utf-8"))}
         prefix = f"[{i}/{len(notebooks)}] {nb.stem}"
         done = state["notebooks"].get(nb.stem, {})
-        if not force and done.get("status") == "ok" and done.get("key") == key and output.exists():
+        ran_before = any(r.status == "ok" for r in results)  # a re-run notebook invalidates the later ones
+        if (not force and not ran_before and done.get("status") == "ok" and done.get("key") == key
+                and output.exists()):
             log(f"{prefix}: skipped (already executed with these parameters; --force re-runs it)")
             results.append(NotebookResult(nb.stem, "skipped", 0.0, output))
             continue

@@ -125,11 +125,13 @@ def save_figure(fig, path: Path | str, dpi: int = 110) -> Path:
 
 def loss_curves(records: Sequence[dict], keys: Sequence[str] | None = None, title: str = "", smooth: float = 0.9):
     """Loss terms against the step, from a stage's ``log.jsonl`` records (EMA-smoothed line over
-    the raw values)."""
+    the raw values). Terms that are zero in every record (a loss switched off by its weight, e.g.
+    ``g_percept`` at the cpu preset) are left out."""
     import matplotlib.pyplot as plt
     if not records:
         raise ValueError("no log records to plot: has the stage trained yet?")
     keys = list(keys or [k for k in records[-1] if k not in ("step", "lr")])
+    keys = [k for k in keys if any(r.get(k, 0.0) != 0.0 for r in records)] or keys
     cols = min(4, len(keys))
     rows = (len(keys) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)

@@ -168,6 +168,16 @@ def test_generator_loss_without_vgg_has_a_zero_perceptual_term():
     assert float(terms["percept"]) == 0 and float(terms["total"]) == 0
 
 
+def test_pixel_l1_term_is_the_mean_absolute_difference_and_off_by_default():
+    fake, real = torch.full((2, 3, 4, 4), 0.5), torch.zeros(2, 3, 4, 4)
+    real[0, 0, 0, 0] = 8.5  # one pixel 8 away, the other 95 pixels 0.5 away: mean (8 + 95 * 0.5) / 96
+    off = generator_loss(_d_outputs(1.0), _d_outputs(1.0), fake, real, None, LossConfig())
+    on = generator_loss(_d_outputs(1.0), _d_outputs(1.0), fake, real, None, LossConfig(lambda_l1=4.0))
+    assert float(off["l1"]) == 0 and float(off["total"]) == 0  # the paper's Eq. 6 has no pixel term
+    assert float(on["l1"]) == pytest.approx((8 + 95 * 0.5) / 96)
+    assert float(on["total"]) == pytest.approx(4.0 * (8 + 95 * 0.5) / 96)
+
+
 def test_perceptual_loss_skips_deep_vgg_layers_whose_weight_is_zero():
     vgg = _FiveCopies()
     x, y = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)

@@ -67,3 +67,26 @@ def test_failure_names_the_notebook_and_the_cell(notebooks, tmp_path):
 def test_unknown_only_selection_lists_the_available_notebooks(notebooks, tmp_path):
     with pytest.raises(PipelineError, match="07.*00_first, 01_second"):
         run_pipeline("smoke", tmp_path / "run", notebook_dir=notebooks, only=["07"])
+
+
+def test_changed_preset_values_rerun_even_with_the_same_parameters(notebooks, tmp_path, monkeypatch):
+    """The skip key holds the resolved config: a preset whose values changed (a kit update) re-runs."""
+    import maskgan.config as config
+    run = tmp_path / "run"
+    run_pipeline("smoke", run, notebook_dir=notebooks, only=["00"], log=lambda s: None)
+    original = config.PRESETS["smoke"]
+    monkeypatch.setitem(config.PRESETS, "smoke",
+                        lambda: original().with_overrides({"train.dmn_steps": 5}))
+    results = run_pipeline("smoke", run, notebook_dir=notebooks, only=["00"], log=lambda s: None)
+    assert [r.status for r in results] == ["ok"]
+    assert (run / "count.txt").read_text() == "2"
+
+
+def test_a_rerun_notebook_reruns_every_later_one(notebooks, tmp_path):
+    run = tmp_path / "run"
+    run_pipeline("smoke", run, notebook_dir=notebooks, log=lambda s: None)
+    nb = notebooks / "00_first.ipynb"
+    nb.write_text(nb.read_text().replace("+ 1 if", "+ 10 if"))  # 00's source changed, 01's did not
+    results = run_pipeline("smoke", run, notebook_dir=notebooks, log=lambda s: None)
+    assert [r.status for r in results] == ["ok", "ok"]
+    assert (run / "count.txt").read_text() == "11"

@@ -44,7 +44,7 @@ def build_dmn(cfg) -> DenseMappingNetwork:
     """Dense Mapping Network with ``cfg.model.dmn`` widths; checks ``cfg.data.size`` fits."""
     d = cfg.model.dmn
     net = DenseMappingNetwork(NUM_CLASSES, ngf=d.ngf, n_down=d.n_down, n_blocks=d.n_blocks,
-                              enc_ch=d.enc_ch, enc_n_down=d.enc_n_down)
+                              enc_ch=d.enc_ch, enc_n_down=d.enc_n_down, encoder_init=d.encoder_init)
     net.check_size(cfg.data.size, cfg.data.size)
     return net
 

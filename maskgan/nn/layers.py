@@ -168,13 +168,23 @@ def rgb_head(ngf: int, out_ch: int, final: nn.Module) -> nn.Sequential:
     return nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_ch, 7), final)
 
 
-def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
-    """The demo's initialisation: every ``nn.Conv2d`` weight ~ N(0, std); everything else keeps
-    PyTorch's default. (The demo matches class names containing ``Conv2d``, which excludes
-    ``ConvTranspose2d``; so do we.) Applied to the DMN, the blender and the discriminator."""
+def init_weights(module: nn.Module, std: float = 0.02, scheme: str = "demo") -> nn.Module:
+    """Initialise every ``nn.Conv2d`` of ``module``; everything else keeps PyTorch's default.
+
+    ``scheme="demo"``: the demo's weights ~ N(0, std) (the demo matches class names containing
+    ``Conv2d``, which excludes ``ConvTranspose2d``; so do we). Applied to the DMN backbone, the
+    blender and the discriminator. ``scheme="kaiming"``: He-normal weights for ReLU (fan-in) and
+    zero biases, for stacks without normalisation (the DMN's encoders, see ``DenseMappingNetwork``).
+    """
+    if scheme not in ("demo", "kaiming"):
+        raise ValueError(f"unknown init scheme {scheme!r}; expected 'demo' or 'kaiming'")
     for m in module.modules():
         if type(m) is nn.Conv2d:
-            nn.init.normal_(m.weight, 0.0, std)
+            if scheme == "demo":
+                nn.init.normal_(m.weight, 0.0, std)
+            else:
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
     return module
 
 
