@@ -28,6 +28,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOT_ENV = "MASKGAN_BROWSER_SCREENSHOT"  # also copy the screenshot here (e.g. figures/widget_browser.png)
+RUN_ENV = "MASKGAN_BROWSER_RUN"  # serve this trained run instead of the tiny one (e.g. runs/demo, for the README)
 
 
 def _ensure_chromium() -> str:
@@ -56,7 +57,10 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """A run directory with smoke-size DMN and MaskVAE checkpoints, in the layout training writes."""
+    """A run directory with smoke-size DMN and MaskVAE checkpoints, in the layout training writes
+    (or the trained run that ``MASKGAN_BROWSER_RUN`` names)."""
+    if os.environ.get(RUN_ENV):
+        return Path(os.environ[RUN_ENV]).resolve()
     from maskgan.config import Config
     from maskgan.nn import build_dmn, build_maskvae
     from maskgan.train.checkpoint import save_checkpoint

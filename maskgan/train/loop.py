@@ -354,7 +354,8 @@ class Trainer:
             self.step += 1
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix({k: f"{v:.3g}" for k, v in list(values.items())[:4]})
+                shown = [(k, v) for k, v in values.items() if v][:4]  # terms switched off by their weight are 0
+                bar.set_postfix({k: f"{v:.3g}" for k, v in shown})
             if self.step % self.tc.log_every == 0 or self.step == total:
                 self._log({"step": self.step, **values,
                            "lr": self.optimizers[next(iter(self.optimizers))].param_groups[0]["lr"]})
