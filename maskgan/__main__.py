@@ -160,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_pipeline)
 
     p = sub.add_parser("train", help="train one stage: vae (MaskVAE), dmn (stage I), ebst (Algorithm 1), "
-                                     "parser (face parser), p2p (Pix2PixHD-m baseline)")
-    p.add_argument("stage", choices=["vae", "dmn", "ebst", "parser", "p2p"])
+                                     "parser (face parser), p2p (Pix2PixHD-m baseline), dmn_matched "
+                                     "(stage I for as many updates as EBST: the ablation's control)")
+    p.add_argument("stage", choices=["vae", "dmn", "ebst", "parser", "p2p", "dmn_matched"])
     _add_run_args(p)
     p.add_argument("--resume", action="store_true", help="continue from the stage's latest checkpoint")
     p.add_argument("--steps", type=int, default=None, help="stop after this many steps (default: the preset's)")

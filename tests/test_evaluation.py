@@ -19,7 +19,7 @@ from maskgan.runs import read_metrics
 from maskgan.train import latest_checkpoint, make_trainer, train
 from maskgan.train.parser import class_weights
 
-GENERATORS = ("p2p", "dmn", "ebst")
+GENERATORS = ("p2p", "dmn", "ebst", "dmn_matched")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -42,7 +42,7 @@ def run(tmp_path_factory):
     """A smoke run with every stage the evaluation compares (2 steps each), evaluated once."""
     run_dir = tmp_path_factory.mktemp("run")
     cfg = smoke_cfg()
-    for stage in ("vae", "dmn", "ebst", "p2p"):
+    for stage in ("vae", "dmn", "ebst", "p2p", "dmn_matched"):
         train(stage, cfg, run_dir, progress=False)
     metrics = evaluate_run(run_dir, n=4, n_edits=2)
     return run_dir, cfg, metrics
@@ -110,6 +110,8 @@ def test_training_record_counts_ebst_on_top_of_its_stage_one_pretraining(run):
     assert stages["p2p"]["training"] == {"steps": 2, "generator_updates": 2}
     # EBST starts from the 2-step stage-I DMN and updates it twice per iteration (stage I, stage II)
     assert stages["ebst"]["training"] == {"steps": 2, "pretrained_stage1_steps": 2, "generator_updates": 6}
+    # the control: stage I alone for EBST's total, dmn_steps + 2 x ebst_steps
+    assert stages["dmn_matched"]["training"] == {"steps": 6, "generator_updates": 6}
 
 
 def test_maskvae_reconstruction_and_interpolation_smoothness_are_recorded(run):
@@ -221,9 +223,10 @@ def test_cli_evaluate_prints_the_table_and_fails_clearly_without_a_generator(run
 def test_ablation_trains_only_the_stages_a_run_lacks(run, tmp_path):
     import shutil
     run_dir, cfg, _ = run
-    for stage in ("vae", "dmn", "ebst", "parser"):  # everything but the baseline
+    for stage in ("vae", "dmn", "ebst", "parser"):  # everything but the baseline and the control
         shutil.copytree(run_dir / stage, tmp_path / stage)
     assert not stage_is_complete(tmp_path, "p2p", cfg)
     m = run_ablation(tmp_path, cfg, n=2, n_edits=1, progress=False)
-    assert m["trained_now"] == ["p2p"] and stage_is_complete(tmp_path, "p2p", cfg)
+    assert m["trained_now"] == ["p2p", "dmn_matched"]
+    assert stage_is_complete(tmp_path, "p2p", cfg) and stage_is_complete(tmp_path, "dmn_matched", cfg)
     assert m["stages_evaluated"] == list(GENERATORS)

@@ -7,8 +7,11 @@ test that claim against ground-truth edits:
 * (a) ``p2p``: the mask-only generator (:mod:`maskgan.nn.baseline`), stage I's losses, ``dmn_steps`` steps;
 * (b) ``dmn``: the DMN after stage I only;
 * (c) ``ebst``: the DMN after EBST (Algorithm 1), which starts from (b). (c) has therefore had
-  *more* generator updates than (b); :func:`maskgan.evaluation.run.training_record` records them
-  next to the numbers, and a fair reading compares (c) with (b) knowing that.
+  *more* generator updates than (b) (:func:`maskgan.evaluation.run.training_record` records them
+  next to the numbers), so
+* (b') ``dmn_matched``: stage I alone for ``dmn_steps + 2 x ebst_steps`` steps, as many generator
+  updates as (c) had in total, is the control: (c) against (b') measures the simulated edits, not
+  the extra training. (At the cpu preset on SynthFaces, b' matched or beat c: see the README.)
 
 :func:`run_ablation` trains whatever the run directory lacks, in dependency order (the MaskVAE and
 the stage-I DMN before EBST), resuming unfinished stages, then calls :func:`evaluate_run`.
@@ -23,14 +26,15 @@ from ..train.checkpoint import latest_checkpoint
 __all__ = ["ABLATION_STAGES", "stage_total_steps", "stage_is_complete", "run_ablation"]
 
 #: Everything the ablation needs, in training order (EBST reads the MaskVAE and the stage-I DMN).
-ABLATION_STAGES: tuple[str, ...] = ("vae", "dmn", "ebst", "p2p", "parser")
+ABLATION_STAGES: tuple[str, ...] = ("vae", "dmn", "ebst", "p2p", "dmn_matched", "parser")
 
 
 def stage_total_steps(stage: str, cfg: Config) -> int:
-    """The configured length of a training stage (p2p trains as long as stage I)."""
+    """The configured length of a training stage (p2p trains as long as stage I; dmn_matched as many
+    generator updates as stage I + EBST, each EBST iteration counting two)."""
     tc = cfg.train
     table = {"vae": tc.vae_steps, "dmn": tc.dmn_steps, "ebst": tc.ebst_steps, "p2p": tc.dmn_steps,
-             "parser": tc.parser_steps}
+             "dmn_matched": tc.dmn_steps + 2 * tc.ebst_steps, "parser": tc.parser_steps}
     if stage not in table:
         raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(table)}")
     return table[stage]

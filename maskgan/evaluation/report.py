@@ -20,7 +20,8 @@ from ..summary import format_table
 __all__ = ["STAGE_TITLES", "format_eval_table", "eval_figures"]
 
 #: Column titles of the generator stages.
-STAGE_TITLES: dict[str, str] = {"p2p": "p2p (Pix2PixHD-m)", "dmn": "dmn (stage I)", "ebst": "ebst (EBST)"}
+STAGE_TITLES: dict[str, str] = {"p2p": "p2p (Pix2PixHD-m)", "dmn": "dmn (stage I)", "ebst": "ebst (EBST)",
+                                "dmn_matched": "dmn_matched (stage I, EBST's updates)"}
 
 
 def _eval_section(metrics: dict) -> dict:

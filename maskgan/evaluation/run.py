@@ -44,8 +44,9 @@ from ..train.checkpoint import latest_checkpoint, load_weights
 __all__ = ["GENERATOR_STAGES", "EVAL_KEYS", "REGION_DILATE", "INTERP_STEPS", "evaluate_run", "evaluation_config",
            "load_generator", "training_record", "no_generator_message"]
 
-#: Generator stages in ablation order: the baseline, the DMN after stage I, the DMN after EBST.
-GENERATOR_STAGES: tuple[str, ...] = ("p2p", "dmn", "ebst")
+#: Generator stages in ablation order: the baseline, the DMN after stage I, the DMN after EBST, and
+#: the control: stage I alone for as many generator updates as EBST's total.
+GENERATOR_STAGES: tuple[str, ...] = ("p2p", "dmn", "ebst", "dmn_matched")
 #: TrainConfig fields that set up the evaluation (the parser and the sample counts).
 EVAL_KEYS: tuple[str, ...] = ("parser_steps", "parser_batch_size", "parser_lr", "parser_base", "parser_depth",
                               "parser_balance", "eval_faces", "eval_edits")

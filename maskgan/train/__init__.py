@@ -16,18 +16,18 @@ from pathlib import Path
 
 from .baseline import P2PTrainer
 from .checkpoint import CheckpointError, latest_checkpoint, load_weights
-from .gan import DMNTrainer, EBSTTrainer
+from .gan import DMNTrainer, EBSTTrainer, MatchedDMNTrainer
 from .loop import Trainer, TrainingError
 from .parser import ParserTrainer, evaluate_parser
 from .vae import MaskVAETrainer, evaluate_maskvae
 
 __all__ = ["STAGES", "train", "make_trainer", "Trainer", "TrainingError", "CheckpointError", "MaskVAETrainer",
-           "DMNTrainer", "EBSTTrainer", "ParserTrainer", "P2PTrainer", "evaluate_maskvae", "evaluate_parser",
+           "DMNTrainer", "EBSTTrainer", "MatchedDMNTrainer", "ParserTrainer", "P2PTrainer", "evaluate_maskvae", "evaluate_parser",
            "latest_checkpoint", "load_weights"]
 
 #: Stage name -> trainer class.
 STAGES: dict[str, type[Trainer]] = {"vae": MaskVAETrainer, "dmn": DMNTrainer, "ebst": EBSTTrainer,
-                                    "parser": ParserTrainer, "p2p": P2PTrainer}
+                                    "parser": ParserTrainer, "p2p": P2PTrainer, "dmn_matched": MatchedDMNTrainer}
 
 
 def make_trainer(stage: str, cfg, run_dir: Path | str, **kwargs) -> Trainer:

@@ -30,7 +30,7 @@ from ..nn import build_blender, build_discriminator, build_dmn, build_maskvae, b
 from .checkpoint import latest_checkpoint, load_weights
 from .loop import Trainer, TrainingError
 
-__all__ = ["DMNTrainer", "EBSTTrainer"]
+__all__ = ["DMNTrainer", "MatchedDMNTrainer", "EBSTTrainer"]
 
 
 def _split(outputs, n: int):
@@ -94,6 +94,17 @@ class DMNTrainer(Trainer):
         rows = [[batch["label"][i], batch["image"][i], fake[i]] for i in range(len(fake))]
         rows = [sum(rows[i:i + 2], []) for i in range(0, len(rows), 2)]  # 2 faces a row
         return rows, ["mask M^t", "image I^t", "DMN output"] * 2
+
+
+class MatchedDMNTrainer(DMNTrainer):
+    """Stage ``dmn_matched``: stage I alone for as many generator updates as EBST gets in total
+    (``dmn_steps + 2 x ebst_steps``: every EBST iteration updates the DMN twice). The control of the
+    ablation that tells the simulated edits apart from the extra training (maskgan.evaluation)."""
+
+    stage = "dmn_matched"
+
+    def total_steps(self) -> int:
+        return self.tc.dmn_steps + 2 * self.tc.ebst_steps
 
 
 class EBSTTrainer(DMNTrainer):
