@@ -159,9 +159,9 @@ def bench_train(device: str) -> list[dict]:
         dataset = build_dataset(cfg.data, "train", train=True)
         for stage in ("vae", "dmn", "ebst"):
             trainer = make_trainer(stage, cfg, tmp, progress=False)
+            trainer.dataset = dataset  # before build(): the MaskVAE's class weights are estimated from it
             trainer.build()
             trainer._prepare_nets()
-            trainer.dataset = dataset
             batch = trainer.to_device(_collate([dataset[i] for i in range(trainer.batch_size)]))
             t = median_time(lambda: trainer.train_step(batch), device, warmup=1, repeat=5)
             where = f"cpu preset, {cfg.data.size}px, batch {trainer.batch_size}, {device}"

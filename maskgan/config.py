@@ -108,6 +108,7 @@ class LossConfig:
     lambda_percept: float = 10.0  # weight of the VGG perceptual loss (Eq. 6, demo: 10)
     lambda_l1: float = 0.0  # weight of a pixel L1 term |I^out - I^t| (not in the paper: 0; the cpu preset's stand-in for VGG)
     lambda_kl: float = 1e-5  # weight of the MaskVAE KL term (Eq. 3, paper: 1e-5)
+    vae_class_balance: float = 0.0  # MaskVAE CE class weights freq**-balance (paper: 0, plain CE; cpu preset: 0.5)
     vgg_weights: str = "imagenet"  # "imagenet", "auto" (imagenet if available, else random), "random", "none", or a file path
     vgg_normalize: bool = True  # ImageNet mean/std on VGG inputs (a deliberate fix; the demo feeds [-1, 1] as is: False)
     vgg_layer_weights: tuple[float, ...] = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)  # relu1_1..relu5_1 weights
@@ -115,7 +116,7 @@ class LossConfig:
     def __post_init__(self):
         if self.gan_mode not in GAN_MODES:
             raise ConfigError(f"LossConfig.gan_mode {self.gan_mode!r} is not one of {', '.join(GAN_MODES)}")
-        for n in ("lambda_feat", "lambda_percept", "lambda_l1", "lambda_kl"):
+        for n in ("lambda_feat", "lambda_percept", "lambda_l1", "lambda_kl", "vae_class_balance"):
             if getattr(self, n) < 0:
                 raise ConfigError(f"LossConfig.{n} must be >= 0, got {getattr(self, n)}")
         if len(self.vgg_layer_weights) != 5:
@@ -388,7 +389,8 @@ def _cpu() -> Config:
             # No VGG: offline there are no ImageNet weights, and a random-weight VGG made no visible
             # difference while taking 55% of a stage-I step. A pixel L1 term stands in for it
             # (a deviation from Eq. 6; the paper preset keeps the VGG term and no L1).
-            loss=LossConfig(vgg_weights="none", lambda_percept=0.0, lambda_l1=10.0),
+            # MaskVAE: class-weighted CE (freq**-0.5), or thin parts (brows, lips) vanish at 64 px
+            loss=LossConfig(vgg_weights="none", lambda_percept=0.0, lambda_l1=10.0, vae_class_balance=0.5),
         ),
         data=DataConfig(dataset="synthfaces", size=64, synth_train=4000, synth_eval=200),
         train=TrainConfig(batch_size=8, vae_batch_size=32, vae_steps=700, dmn_steps=1500, ebst_steps=400,
@@ -406,7 +408,7 @@ def _smoke() -> Config:
             dmn=DMNConfig(ngf=8, n_down=3, n_blocks=2, enc_ch=4, enc_n_down=3),
             blender=BlenderConfig(ngf=4, n_down=2, n_blocks=1),
             discriminator=DiscriminatorConfig(ndf=8, n_layers=2, num_D=2),
-            loss=LossConfig(vgg_weights="random", lambda_l1=1.0),  # every loss term runs in CI
+            loss=LossConfig(vgg_weights="random", lambda_l1=1.0, vae_class_balance=0.5),  # every loss term runs in CI
         ),
         data=DataConfig(dataset="synthfaces", size=32, synth_train=16, synth_eval=8),
         train=TrainConfig(batch_size=2, vae_batch_size=4, vae_steps=4, dmn_steps=4, ebst_steps=2, vae_lr=1e-3,

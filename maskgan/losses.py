@@ -146,18 +146,19 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def maskvae_loss(logits: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-                 lambda_kl: float = 1e-5) -> dict[str, torch.Tensor]:
+                 lambda_kl: float = 1e-5, class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """MaskVAE objective, Eq. 3: ``{"ce", "kl", "total" = ce + lambda_kl * kl}``.
 
     ``target`` is a label map ``(N, H, W)`` of class ids or a one-hot mask ``(N, C, H, W)``; ``ce``
-    is the per-pixel cross-entropy averaged over pixels and batch.
+    is the per-pixel cross-entropy averaged over pixels and batch, weighted per class by
+    ``class_weights`` when given (not in the paper; see ``LossConfig.vae_class_balance``).
     """
     if target.dim() == 4:
         target = target.argmax(dim=1)
     if target.shape != (logits.shape[0],) + tuple(logits.shape[2:]):
         raise ValueError(f"maskvae_loss: logits {tuple(logits.shape)} and target {tuple(target.shape)} do not match; "
                          f"expected a target label map of shape {(logits.shape[0],) + tuple(logits.shape[2:])}")
-    ce = F.cross_entropy(logits, target.long())
+    ce = F.cross_entropy(logits, target.long(), weight=class_weights)
     kl = kl_divergence(mu, logvar)
     return {"ce": ce, "kl": kl, "total": ce + lambda_kl * kl}
 

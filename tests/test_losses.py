@@ -191,3 +191,16 @@ def test_vgg_stops_after_the_requested_layer():
     vgg = VGG19Features()
     feats = vgg(torch.rand(1, 3, 32, 32) * 2 - 1, n_layers=2)
     assert [f.shape[1] for f in feats] == [64, 128]
+
+
+def test_maskvae_class_weights_make_a_weighted_mean_of_the_pixels_cross_entropy():
+    logits = torch.zeros(1, 3, 1, 2)
+    logits[0, 2, 0, 1] = 2.0
+    target = torch.tensor([[[0, 2]]])
+    mu = logvar = torch.zeros(1, 4)
+    # pixel 1 logits (0, 0, 0): CE = log 3; pixel 2 logits (0, 0, 2), target 2: CE = log(2 + e^2) - 2
+    ce_1, ce_2 = math.log(3), math.log(2 + math.e ** 2) - 2
+    plain = maskvae_loss(logits, target, mu, logvar)
+    weighted = maskvae_loss(logits, target, mu, logvar, class_weights=torch.tensor([1.0, 5.0, 3.0]))
+    assert float(plain["ce"]) == pytest.approx((ce_1 + ce_2) / 2)
+    assert float(weighted["ce"]) == pytest.approx((1 * ce_1 + 3 * ce_2) / (1 + 3))  # torch's weighted mean
