@@ -1,9 +1,9 @@
 """Command line: ``python -m maskgan <command>`` (also installed as ``maskgan``).
 
 Commands
-  train       train one stage (vae, dmn, ebst; parser, p2p for the evaluation), resumable, DDP under torchrun
+  train       train one stage (vae, dmn, ebst; parser, p2p, dmn_matched for the evaluation), resumable, DDP
   evaluate    metrics of a run (face-parser mask fidelity, SynthFaces edit fidelity, SWD/FID, MaskVAE)
-  ablation    train what is missing (vae, dmn, ebst, p2p, parser), then evaluate: p2p vs dmn vs ebst
+  ablation    train what is missing (vae, dmn, ebst, p2p, dmn_matched, parser), then evaluate them all
   demo        the CPU demo: every notebook at the ``cpu`` preset on SynthFaces, then a summary
   pipeline    run the numbered notebooks with papermill (any preset, any data)
   synth       write SynthFaces to disk in the prepared-folder layout
@@ -65,12 +65,17 @@ def _cmd_pipeline(args, demo: bool = False) -> int:
     return 0
 
 
-def _cmd_train(args) -> int:
+def _run_config(args):
+    """The config and run folder that the common run options (_add_run_args) name."""
     from .config import make_config
-    from .train import TrainingError, train
     cfg = make_config(args.preset, data=args.data, data_root=args.data_root, device=args.device, seed=args.seed,
                       overrides=_parse_set(args.set))
-    run_dir = Path(args.run_dir or f"runs/{args.preset}")
+    return cfg, Path(args.run_dir or f"runs/{args.preset}")
+
+
+def _cmd_train(args) -> int:
+    from .train import TrainingError, train
+    cfg, run_dir = _run_config(args)
     try:
         summary = train(args.stage, cfg, run_dir, resume=args.resume, steps=args.steps)
     except TrainingError as e:
@@ -99,12 +104,9 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_ablation(args) -> int:
-    from .config import make_config
     from .evaluation import format_eval_table, run_ablation
     from .train import TrainingError
-    cfg = make_config(args.preset, data=args.data, data_root=args.data_root, device=args.device, seed=args.seed,
-                      overrides=_parse_set(args.set))
-    run_dir = Path(args.run_dir or f"runs/{args.preset}")
+    cfg, run_dir = _run_config(args)
     try:
         metrics = run_ablation(run_dir, cfg, n=args.n, n_edits=args.edits)
     except (FileNotFoundError, TrainingError) as e:

@@ -174,10 +174,6 @@ class EBSTTrainer(DMNTrainer):
         terms.update(self.stage_two(mask, image, self._reference_masks(batch, self.dataset)))
         return terms
 
-    def fit(self, dataset, steps: int | None = None) -> dict:
-        self.dataset = dataset  # M^ref is drawn from the training set
-        return super().fit(dataset, steps)
-
     @torch.no_grad()
     def samples(self, batch: dict):
         dmn, blender = self.raw("dmn"), self.raw("blender")

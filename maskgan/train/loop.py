@@ -147,6 +147,7 @@ class Trainer:
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self.step = 0
+        self.dataset = None  # the training set, set by fit() before build() (class weights, EBST's M^ref)
 
     # ---- to be provided by the stages -------------------------------------------------------
     def total_steps(self) -> int:
@@ -300,6 +301,18 @@ class Trainer:
         plt.close(fig)
         return path
 
+    def class_weights(self, balance: float) -> torch.Tensor | None:
+        """Cross-entropy class weights ``freq ** -balance`` estimated from the first masks of the
+        training set (:func:`maskgan.train.parser.class_weights`), on the device; ``None`` when
+        ``balance`` is 0. Recomputed identically on resume, so not checkpointed. Call from build()."""
+        if not balance:
+            return None
+        if self.dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.build estimates class frequencies from the training set: "
+                               f"call fit(dataset) (or set trainer.dataset before build())")
+        from .parser import class_weights
+        return class_weights(self.dataset, balance).to(self.device)
+
     def fit(self, dataset, steps: int | None = None) -> dict:
         """Train for ``steps`` (default: the stage's configured total) and return a summary."""
         total = steps if steps is not None else self.total_steps()
@@ -309,6 +322,7 @@ class Trainer:
             torch.cuda.set_device(self.device)
         torch.manual_seed(self.cfg.seed)
         self.stage_dir.mkdir(parents=True, exist_ok=True)
+        self.dataset = dataset
         self.build()
         ckpt = self._check_run_dir()
         self._prepare_nets()

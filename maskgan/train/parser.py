@@ -74,16 +74,7 @@ class ParserTrainer(Trainer):
         self.nets["parser"] = build_parser(self.cfg)
         self.saved = ["parser"]
         self.make_optimizer("parser", self.nets["parser"].parameters(), self.tc.parser_lr)
-        # recomputed identically on resume (the first masks of the dataset), so not checkpointed
-        if getattr(self, "dataset", None) is None:
-            raise RuntimeError("ParserTrainer.build estimates class frequencies from the training set: "
-                               "call fit(dataset) (or set trainer.dataset before build())")
-        w = class_weights(self.dataset, self.tc.parser_balance)
-        self.weights = None if w is None else w.to(self.device)
-
-    def fit(self, dataset, steps: int | None = None) -> dict:
-        self.dataset = dataset  # build() estimates the class frequencies from it
-        return super().fit(dataset, steps)
+        self.weights = self.class_weights(self.tc.parser_balance)
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         target = batch["label"]

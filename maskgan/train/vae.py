@@ -13,7 +13,6 @@ from ..labels import one_hot
 from ..losses import maskvae_loss
 from ..nn import build_maskvae, interpolate, logits_to_labels
 from .loop import Trainer
-from .parser import class_weights
 
 __all__ = ["MaskVAETrainer", "evaluate_maskvae"]
 
@@ -32,26 +31,14 @@ class MaskVAETrainer(Trainer):
         self.nets["maskvae"] = build_maskvae(self.cfg)
         self.saved = ["maskvae"]
         self.make_optimizer("vae", self.nets["maskvae"].parameters(), self.tc.vae_lr)
-        # class weights (model.loss.vae_class_balance > 0), recomputed identically on resume: the
-        # first masks of the training set, as the face parser's (maskgan.train.parser.class_weights)
-        self.class_weights = None
-        balance = self.cfg.model.loss.vae_class_balance
-        if balance:
-            if getattr(self, "dataset", None) is None:
-                raise RuntimeError("MaskVAETrainer.build estimates class frequencies from the training set: "
-                                   "call fit(dataset), which sets it first")
-            self.class_weights = class_weights(self.dataset, balance).to(self.device)
-
-    def fit(self, dataset, steps: int | None = None) -> dict:
-        self.dataset = dataset  # build() estimates the class frequencies from it
-        return super().fit(dataset, steps)
+        self.weights = self.class_weights(self.cfg.model.loss.vae_class_balance)  # None at 0 (Eq. 3)
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         target = batch["label"]
         with self.autocast():
             logits, mu, logvar = self.nets["maskvae"](one_hot(target))
             terms = maskvae_loss(logits.float(), target, mu.float(), logvar.float(), self.cfg.model.loss.lambda_kl,
-                                 self.class_weights)
+                                 self.weights)
         self.optimize("vae", terms["total"])
         terms["pixel_acc"] = (logits.detach().argmax(1) == target).float().mean()
         return terms
