@@ -24,6 +24,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 
+from .errors import ConfigError
 from .io import atomic_write_json, read_json
 
 __all__ = [
@@ -38,8 +39,6 @@ AMP_MODES: tuple[str, ...] = ("none", "bf16", "fp16")
 ENCODER_INITS: tuple[str, ...] = ("kaiming", "demo")  # mirrored in maskgan.nn.layers.init_weights
 
 
-class ConfigError(ValueError):
-    """A configuration value or key is invalid."""
 
 
 def _positive(obj, *names: str) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import LabelError
+
 __all__ = [
     "NUM_CLASSES", "MERGE_ORDER", "CLASS_NAMES", "CLASS_IDS", "PALETTE", "FLIP_SWAP",
     "LabelError", "validate_label_map", "colorize", "one_hot", "flip_labels", "label_of",
@@ -46,10 +48,6 @@ FLIP_SWAP: tuple[tuple[str, str], ...] = (("l_eye", "r_eye"), ("l_brow", "r_brow
 _FLIP_LUT = np.arange(NUM_CLASSES, dtype=np.uint8)
 for _a, _b in FLIP_SWAP:
     _FLIP_LUT[CLASS_IDS[_a]], _FLIP_LUT[CLASS_IDS[_b]] = CLASS_IDS[_b], CLASS_IDS[_a]
-
-
-class LabelError(ValueError):
-    """A label map holds values that are not CelebAMask-HQ class ids."""
 
 
 def label_of(name: str) -> int:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .errors import PipelineError
 from .io import atomic_write_bytes, atomic_write_json, read_json
 
 __all__ = [
@@ -36,10 +37,6 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 KERNEL_NAME = "maskgan"
 STATE_FILE = "pipeline.json"
 _NOTEBOOK_RE = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
-
-
-class PipelineError(RuntimeError):
-    """A notebook failed or the pipeline was asked for something that does not exist."""
 
 
 @dataclass

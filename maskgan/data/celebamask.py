@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from maskgan.errors import PreparationError
 from maskgan.io import atomic_save_png, atomic_write_bytes, atomic_write_json, read_json
 from maskgan.labels import CLASS_IDS, MERGE_ORDER
 from maskgan.data.layout import META_FILE, SPLITS, split_dirs
@@ -64,10 +65,6 @@ _IMAGE_FILE = re.compile(r"^(\d+)\.jpg$")
 _ORIG_FILE = re.compile(r"^(\d{6})\.jpg$")
 # What PIL raises on a file it cannot decode (truncated, not an image, absurdly large).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
-
-
-class PreparationError(RuntimeError):
-    """Preparation found bad input files; the details are in ``prep_report.json``."""
 
 
 class _BadInput(Exception):

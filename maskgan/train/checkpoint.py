@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import CheckpointError
 from ..io import atomic_write_json, read_json
 
 __all__ = [
@@ -33,8 +34,6 @@ __all__ = [
 LATEST = "latest.json"
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unsafe, or does not match the run it is loaded into."""
 
 
 def rng_state() -> dict:

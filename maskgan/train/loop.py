@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import TrainingError
 from ..io import atomic_write_json, atomic_write_text
 from ..summary import flatten_metrics
 from .checkpoint import CheckpointError, latest_checkpoint, load_state, load_weights, save_checkpoint, set_rng_state
@@ -31,8 +32,6 @@ from .checkpoint import CheckpointError, latest_checkpoint, load_state, load_wei
 __all__ = ["Trainer", "TrainingError", "resolve_device", "DataOrder", "linear_decay"]
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (a NaN loss, a missing prerequisite, a run directory of another config)."""
 
 
 def resolve_device(device: str = "auto") -> torch.device:
