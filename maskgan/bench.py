@@ -150,19 +150,14 @@ def bench_train(device: str) -> list[dict]:
 
     from .config import Config
     from .data import build_dataset
-    from .train import make_trainer, train
-    from .train.loop import _collate
+    from .train import prepared_trainer, train
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Config.preset("cpu").with_overrides({"device": device, "train.sample_every": 10**6})
         train("vae", cfg, tmp, steps=1, progress=False)  # EBST needs a MaskVAE checkpoint
         dataset = build_dataset(cfg.data, "train", train=True)
         for stage in ("vae", "dmn", "ebst"):
-            trainer = make_trainer(stage, cfg, tmp, progress=False)
-            trainer.dataset = dataset  # before build(): the MaskVAE's class weights are estimated from it
-            trainer.build()
-            trainer._prepare_nets()
-            batch = trainer.to_device(_collate([dataset[i] for i in range(trainer.batch_size)]))
+            trainer, batch = prepared_trainer(stage, cfg, tmp, dataset=dataset)
             t = median_time(lambda: trainer.train_step(batch), device, warmup=1, repeat=5)
             where = f"cpu preset, {cfg.data.size}px, batch {trainer.batch_size}, {device}"
             rows.append(_row(f"train step: {stage}", where, t * 1000, "ms"))

@@ -21,7 +21,7 @@ from .loop import Trainer, TrainingError
 from .parser import ParserTrainer, evaluate_parser
 from .vae import MaskVAETrainer, evaluate_maskvae
 
-__all__ = ["STAGES", "train", "make_trainer", "Trainer", "TrainingError", "CheckpointError", "MaskVAETrainer",
+__all__ = ["STAGES", "train", "make_trainer", "prepared_trainer", "Trainer", "TrainingError", "CheckpointError", "MaskVAETrainer",
            "DMNTrainer", "EBSTTrainer", "MatchedDMNTrainer", "ParserTrainer", "P2PTrainer", "evaluate_maskvae", "evaluate_parser",
            "latest_checkpoint", "load_weights"]
 
@@ -42,3 +42,18 @@ def train(stage: str, cfg, run_dir: Path | str, *, resume: bool = False, steps: 
     from ..data import build_dataset
     trainer = make_trainer(stage, cfg, run_dir, resume=resume, device=device, progress=progress)
     return trainer.fit(build_dataset(cfg.data, "train", train=True), steps=steps)
+
+
+def prepared_trainer(stage: str, cfg, run_dir: Path | str, *, device: str | None = None, dataset=None):
+    """A trainer with its networks built and on the device, and one training batch, for timing or
+    inspecting single steps without the loop: ``trainer, batch = prepared_trainer("dmn", cfg, tmp)``,
+    then ``trainer.train_step(batch)``. EBST needs a MaskVAE checkpoint in ``run_dir``."""
+    from ..data import build_dataset
+    from .loop import _collate
+    dataset = dataset if dataset is not None else build_dataset(cfg.data, "train", train=True)
+    trainer = make_trainer(stage, cfg, run_dir, device=device, progress=False)
+    trainer.dataset = dataset  # before build(): class weights and EBST's M^ref come from it
+    trainer.build()
+    trainer._prepare_nets()
+    batch = trainer.to_device(_collate([dataset[i] for i in range(trainer.batch_size)]))
+    return trainer, batch
