@@ -1,14 +1,19 @@
 """Command line: ``python -m maskgan <command>`` (also installed as ``maskgan``).
 
 Commands
-  train       train one stage (vae, dmn, ebst; parser, p2p, dmn_matched for the evaluation), resumable, DDP
+  train       train one stage (see `train --help` for the stages), resumable, extendable, DDP
   evaluate    metrics of a run (face-parser mask fidelity, SynthFaces edit fidelity, SWD/FID, MaskVAE)
-  ablation    train what is missing (vae, dmn, ebst, p2p, dmn_matched, parser), then evaluate them all
+  ablation    train every stage the run lacks, then evaluate them all
   demo        the CPU demo: every notebook at the ``cpu`` preset on SynthFaces, then a summary
   pipeline    run the numbered notebooks with papermill (any preset, any data)
   synth       write SynthFaces to disk in the prepared-folder layout
   prepare-celebamask   the official CelebAMask-HQ archive -> a prepared folder
+  import-weights       the authors' released generator (and blender, MaskVAE), a BiSeNet face parser
   bench       speed benchmarks on this machine
+
+Errors of the kit (a missing stage, a damaged file, a bad value) are printed as one paragraph,
+without a traceback, with exit status 2 (``--debug`` shows the traceback); Ctrl-C exits with 130
+after saying what was saved and how to continue.
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ import json
 import sys
 from pathlib import Path
 
+from .errors import ConfigError, MaskGANError
+
 
 def _parse_set(items: list[str] | None) -> dict:
     """``["model.dmn.ngf=32", "data.flip=true"]`` -> ``{"model.dmn.ngf": 32, "data.flip": True}``."""
@@ -24,7 +31,7 @@ def _parse_set(items: list[str] | None) -> dict:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"--set expects KEY=VALUE (e.g. model.dmn.ngf=32), got {item!r}")
+            raise ConfigError(f"--set expects KEY=VALUE (e.g. model.dmn.ngf=32), got {item!r}")
         try:
             out[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
@@ -32,9 +39,19 @@ def _parse_set(items: list[str] | None) -> dict:
     return out
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of steps, got {value}")
+    return value
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"],
-                   help="configuration preset (default: cpu)")
+    from .config import PRESETS
+    p.add_argument("--preset", default="cpu", choices=list(PRESETS), help="configuration preset (default: cpu)")
     p.add_argument("--run-dir", default=None,
                    help="folder for checkpoints, logs, figures and executed notebooks (default: runs/<preset>)")
     p.add_argument("--data", default="", choices=["", "synthfaces", "celebamask-hq"],
@@ -47,16 +64,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_pipeline(args, demo: bool = False) -> int:
-    from .pipeline import PipelineError, publish_figures, run_pipeline
+    from .pipeline import publish_figures, run_pipeline
     run_dir = Path(args.run_dir or ("runs/demo" if demo else f"runs/{args.preset}"))
     only = [s for part in (args.only or []) for s in part.split(",")] if not demo else None
-    try:
-        results = run_pipeline(args.preset, run_dir, data=args.data, data_root=args.data_root,
-                               device=args.device, seed=args.seed, overrides=_parse_set(args.set),
-                               only=only, force=args.force)
-    except PipelineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    results = run_pipeline(args.preset, run_dir, data=args.data, data_root=args.data_root,
+                           device=args.device, seed=args.seed, overrides=_parse_set(args.set),
+                           only=only, force=args.force)
     print(f"\nExecuted notebooks are in {run_dir / 'notebooks'}")
     if demo:
         from .summary import print_summary
@@ -74,50 +87,37 @@ def _run_config(args):
 
 
 def _cmd_train(args) -> int:
-    from .train import TrainingError, train
+    from .train import train
     cfg, run_dir = _run_config(args)
-    try:
-        summary = train(args.stage, cfg, run_dir, resume=args.resume, steps=args.steps)
-    except TrainingError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    args._interrupt_hint = (args.stage, run_dir)
+    summary = train(args.stage, cfg, run_dir, resume=args.resume or args.extend_to is not None, steps=args.steps,
+                    extend_to=args.extend_to)
     print(json.dumps(summary, indent=2))
     return 0
 
 
 def _cmd_evaluate(args) -> int:
     from .evaluation import eval_figures, evaluate_run, format_eval_table
-    from .train import TrainingError
-    try:
-        metrics = evaluate_run(args.run_dir, args.n, n_edits=args.edits, device=args.device, preset=args.preset,
-                               overrides=_parse_set(args.set), train_parser=not args.no_parser_training,
-                               progress=True)
-    except (FileNotFoundError, TrainingError, ValueError) as e:  # ValueError: e.g. a bad --set, mixed sizes
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(format_eval_table(metrics))
+    result = evaluate_run(args.run_dir, args.n, n_edits=args.edits, device=args.device, preset=args.preset,
+                          overrides=_parse_set(args.set), train_parser=not args.no_parser_training, progress=True)
+    print(format_eval_table(result))
     if args.figures:
-        for name in eval_figures(args.run_dir, metrics, device=args.device or "cpu"):
+        for name in eval_figures(args.run_dir, result, device=args.device or "cpu"):
             print(f"figure: {Path(args.run_dir) / 'figures' / name}.png")
-    print(f"\nwritten to {Path(args.run_dir) / 'metrics.json'} (section 'eval'), {metrics['seconds']} s")
+    print(f"\nwritten to {Path(args.run_dir) / 'metrics.json'} (section 'eval'), {result.seconds} s")
     return 0
 
 
 def _cmd_ablation(args) -> int:
     from .evaluation import format_eval_table, run_ablation
-    from .train import TrainingError
     cfg, run_dir = _run_config(args)
-    try:
-        metrics = run_ablation(run_dir, cfg, n=args.n, n_edits=args.edits)
-    except (FileNotFoundError, TrainingError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(format_eval_table(metrics))
+    result = run_ablation(run_dir, cfg, n=args.n, n_edits=args.edits)
+    print(format_eval_table(result))
     if args.figures:
         from .evaluation import eval_figures
-        for name in eval_figures(run_dir, metrics, device=args.device if args.device != "auto" else "cpu"):
+        for name in eval_figures(run_dir, result, device=args.device if args.device != "auto" else "cpu"):
             print(f"figure: {run_dir / 'figures' / name}.png")
-    print(f"\ntrained now: {', '.join(metrics['trained_now']) or 'nothing'}; "
+    print(f"\ntrained now: {', '.join(result.trained_now) or 'nothing'}; "
           f"written to {run_dir / 'metrics.json'} (section 'eval')")
     return 0
 
@@ -133,7 +133,7 @@ def _cmd_synth(args) -> int:
 def _cmd_prepare(args) -> int:
     from .data.celebamask import prepare_celebamask
     prepare_celebamask(args.src, args.out, size=args.size, workers=args.workers, limit=args.limit,
-                       on_error=args.on_error)
+                       on_error=args.on_error, part_size=args.part_size, progress=not args.no_progress)
     return 0
 
 
@@ -143,9 +143,11 @@ def _cmd_bench(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    from .stages import STAGES
     parser = argparse.ArgumentParser(prog="python -m maskgan", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of the kit's errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="the CPU demo pipeline on SynthFaces")
@@ -161,34 +163,38 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="re-run notebooks that already ran")
     p.set_defaults(func=_cmd_pipeline)
 
-    p = sub.add_parser("train", help="train one stage: vae (MaskVAE), dmn (stage I), ebst (Algorithm 1), "
-                                     "parser (face parser), p2p (Pix2PixHD-m baseline), dmn_matched "
-                                     "(stage I for as many updates as EBST: the ablation's control)")
-    p.add_argument("stage", choices=["vae", "dmn", "ebst", "parser", "p2p", "dmn_matched"])
+    stages_help = "; ".join(f"{s.name}: {s.summary}" for s in STAGES.values())
+    p = sub.add_parser("train", help=f"train one stage ({', '.join(STAGES)})", description=f"Stages: {stages_help}.")
+    p.add_argument("stage", choices=list(STAGES))
     _add_run_args(p)
     p.add_argument("--resume", action="store_true", help="continue from the stage's latest checkpoint")
-    p.add_argument("--steps", type=int, default=None, help="stop after this many steps (default: the preset's)")
+    p.add_argument("--steps", type=_positive, default=None,
+                   help="stop at this step (at most the end of the LR schedule; default: its end)")
+    p.add_argument("--extend-to", type=_positive, default=None, metavar="N",
+                   help="train a (finished) stage on to step N with a new LR schedule that ends at N "
+                        "(recorded in its checkpoints); implies --resume")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate every generator stage of a run (p2p, dmn, ebst)")
+    p = sub.add_parser("evaluate", help="evaluate every generator stage of a run")
     p.add_argument("--run-dir", required=True)
-    p.add_argument("--n", type=int, default=None, help="test faces (default: the run's train.eval_faces)")
+    p.add_argument("--n", type=int, default=None, help="test faces (default: the run's eval.faces)")
     p.add_argument("--edits", type=int, default=None,
-                   help="SynthFaces edit pairs per edit family (default: the run's train.eval_edits)")
+                   help="SynthFaces edit pairs per edit family (default: the run's eval.edits)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, mps (default: the run's)")
     p.add_argument("--preset", default=None, choices=["smoke", "cpu", "paper"],
-                   help="take the evaluation settings (train.parser_*, train.eval_*) from this preset")
+                   help="take the evaluation settings (the parser and eval sections) from this preset")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="config override, repeatable (e.g. --set train.parser_steps=600)")
+                   help="config override, repeatable (e.g. --set parser.steps=600)")
     p.add_argument("--no-parser-training", action="store_true",
                    help="fail instead of training the face parser when the run has none")
     p.add_argument("--figures", action="store_true", help="also save the figures of notebook 06")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("ablation", help="p2p vs dmn vs ebst: train what the run lacks, then evaluate")
+    p = sub.add_parser("ablation", help="p2p vs dmn vs ebst vs the equal-updates control: train what the run "
+                                        "lacks, then evaluate")
     _add_run_args(p)
-    p.add_argument("--n", type=int, default=None, help="test faces (default: the preset's train.eval_faces)")
-    p.add_argument("--edits", type=int, default=None, help="edit pairs per family (default: train.eval_edits)")
+    p.add_argument("--n", type=int, default=None, help="test faces (default: the preset's eval.faces)")
+    p.add_argument("--edits", type=int, default=None, help="edit pairs per family (default: eval.edits)")
     p.add_argument("--figures", action="store_true", help="also save the figures of notebook 06")
     p.set_defaults(func=_cmd_ablation)
 
@@ -202,23 +208,66 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(func=_cmd_synth)
 
+    from .data.celebamask import OFFICIAL_PART_SIZE
     p = sub.add_parser("prepare-celebamask", help="official CelebAMask-HQ archive -> prepared folder")
     p.add_argument("--src", required=True, help="the unpacked CelebAMask-HQ folder")
-    p.add_argument("--out", required=True)
-    p.add_argument("--size", type=int, default=512)
-    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--out", required=True, help="prepared folder to create or resume")
+    p.add_argument("--size", type=int, default=512, help="output side in pixels (default 512)")
+    p.add_argument("--workers", type=int, default=4, help="parallel processes (default 4)")
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
-    p.add_argument("--on-error", default="raise", choices=["raise", "report"])
+    p.add_argument("--on-error", default="raise", choices=["raise", "report"],
+                   help="'raise': fail if any input is bad (default); 'report': skip bad faces")
+    p.add_argument("--part-size", type=int, default=OFFICIAL_PART_SIZE,
+                   help=f"side of the part-mask PNGs (default {OFFICIAL_PART_SIZE}, the official size)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_prepare)
+
+    try:
+        from .interop.cli import register
+    except ImportError:  # pragma: no cover - the interop package is part of the kit
+        register = None
+    if register is not None:
+        register(sub)
 
     p = sub.add_parser("bench", help="speed benchmarks on this machine")
     p.add_argument("--only", default=None, help="comma-separated benchmark names")
     p.add_argument("--out", default=None, help="also write the results as JSON here")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_bench)
+    return parser
 
+
+def _interrupted(args) -> str:
+    """What a Ctrl-C leaves behind, and how to continue."""
+    hint = getattr(args, "_interrupt_hint", None)
+    if hint is None:
+        return "interrupted; everything written so far is complete (every write of the kit is atomic)."
+    stage, run_dir = hint
+    from .run import Run
+    try:
+        ckpt = Run(run_dir, report=None).latest(stage)
+    except MaskGANError:
+        ckpt = None
+    saved = f"the last checkpoint is step {ckpt.step} ({ckpt.path})" if ckpt else "no checkpoint was written yet"
+    return (f"interrupted: {saved}. Continue with `python -m maskgan train {stage} --run-dir {run_dir} --resume` "
+            "(add the same --preset/--set options).")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except MaskGANError as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"\n{_interrupted(args)}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

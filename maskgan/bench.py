@@ -12,7 +12,7 @@ import time
 from typing import Callable
 
 from .io import atomic_write_json
-from .summary import format_table
+from .text import format_table
 
 __all__ = ["BENCHMARKS", "benchmark", "median_time", "run_benchmarks"]
 
@@ -146,17 +146,17 @@ def bench_train(device: str) -> list[dict]:
     one warm-up; data loading excluded). EBST's step is one stage-I plus one stage-II update."""
     import tempfile
 
-    import torch
 
     from .config import Config
     from .data import build_dataset
+    from .stages import method_stages
     from .train import prepared_trainer, train
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Config.preset("cpu").with_overrides({"device": device, "train.sample_every": 10**6})
         train("vae", cfg, tmp, steps=1, progress=False)  # EBST needs a MaskVAE checkpoint
         dataset = build_dataset(cfg.data, "train", train=True)
-        for stage in ("vae", "dmn", "ebst"):
+        for stage in method_stages():
             trainer, batch = prepared_trainer(stage, cfg, tmp, dataset=dataset)
             t = median_time(lambda: trainer.train_step(batch), device, warmup=1, repeat=5)
             where = f"cpu preset, {cfg.data.size}px, batch {trainer.batch_size}, {device}"
@@ -171,7 +171,8 @@ def run_benchmarks(only: str | None = None, out: str | None = None, device: str 
     names = [n.strip() for n in only.split(",")] if only else list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
-        raise SystemExit(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(BENCHMARKS)}")
+        from .errors import ConfigError
+        raise ConfigError(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(BENCHMARKS)}")
     rows = []
     for name in names:
         print(f"running {name} ...", flush=True)

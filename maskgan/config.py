@@ -29,7 +29,8 @@ from .io import atomic_write_json, read_json
 
 __all__ = [
     "MaskVAEConfig", "DMNConfig", "BlenderConfig", "DiscriminatorConfig", "LossConfig", "ModelConfig",
-    "DataConfig", "TrainConfig", "Config", "make_config", "PRESETS", "DATASETS", "GAN_MODES", "ConfigError",
+    "DataConfig", "TrainConfig", "CadenceConfig", "ParserConfig", "EvalConfig", "Config", "make_config",
+    "PRESETS", "DATASETS", "GAN_MODES", "ConfigError", "MOVED_KEYS", "migrate", "flatten",
 ]
 
 DATASETS: tuple[str, ...] = ("synthfaces", "celebamask-hq")
@@ -153,7 +154,12 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation of the three stages (MaskVAE, DMN stage I, EBST; Algorithm 1)."""
+    """Optimisation of the training stages (MaskVAE, DMN stage I, EBST; Algorithm 1): what changes the weights.
+
+    The step counts set each stage's LR schedule (constant, then a linear decay to 0 at the last
+    step). A finished run is trained longer with ``--extend-to N``, which rebuilds the schedule
+    for the new total and records it; it is never trained past its schedule at LR 0.
+    """
     batch_size: int = 1  # DMN / EBST batch per process (demo: 1)
     vae_batch_size: int = 16  # MaskVAE batch per process
     vae_steps: int = 100_000  # MaskVAE pretraining steps
@@ -165,27 +171,11 @@ class TrainConfig:
     lr_decay_fraction: float = 0.5  # last fraction of steps with linear decay to 0 (demo: 100 + 100 epochs)
     lambda_inter: float = 2.5  # EBST: z_inter = z_t + (z_ref - z_t) / lambda_inter (Algorithm 1)
     amp: str = "none"  # mixed precision on CUDA: "none", "bf16" (autocast) or "fp16" (autocast + GradScaler)
-    channels_last: bool = False  # channels_last memory format for nets and images
-    compile: bool = False  # torch.compile the networks
-    log_every: int = 10  # steps between log.jsonl lines
-    sample_every: int = 1000  # steps between sample grids in <stage>/samples/
-    checkpoint_every: int = 5000  # steps between checkpoints (one is always written at the end)
-    keep_checkpoints: int = 2  # how many checkpoints to keep per stage
-    tensorboard: bool = False  # also log to TensorBoard (if installed)
-    # evaluation (Sec. 4): the face parser that scores generated faces, and how many test faces
-    parser_steps: int = 20_000  # face-parser training steps (stage "parser", maskgan.train.parser)
-    parser_batch_size: int = 8  # face-parser batch per process
-    parser_lr: float = 1e-3  # Adam learning rate of the face parser
-    parser_base: int = 16  # FaceParser width of the first U-Net level
-    parser_depth: int = 4  # FaceParser 2x downsamplings (image sides must be multiples of 2**depth)
-    parser_balance: float = 0.5  # class weights freq**-balance in the parser's cross-entropy (0: unweighted)
-    eval_faces: int = 1000  # test faces for reconstruction, mask fidelity and SWD/FID (maskgan.evaluation)
-    eval_edits: int = 100  # SynthFaces edit pairs per edit family for edit fidelity
+    channels_last: bool = False  # channels_last memory format for nets and images (speed only)
+    compile: bool = False  # torch.compile the networks (speed only)
 
     def __post_init__(self):
-        _positive(self, "batch_size", "vae_batch_size", "log_every", "sample_every", "checkpoint_every",
-                  "keep_checkpoints", "parser_steps", "parser_batch_size", "parser_base", "parser_depth",
-                  "eval_faces", "eval_edits")
+        _positive(self, "batch_size", "vae_batch_size", "vae_steps", "dmn_steps", "ebst_steps")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"TrainConfig.amp {self.amp!r} is not one of {', '.join(AMP_MODES)}")
         if not 0.0 <= self.lr_decay_fraction <= 1.0:
@@ -194,16 +184,69 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.betas needs 2 values, got {len(self.betas)}")
         if self.lambda_inter <= 0:
             raise ConfigError(f"TrainConfig.lambda_inter must be > 0, got {self.lambda_inter}")
-        if self.parser_balance < 0:
-            raise ConfigError(f"TrainConfig.parser_balance must be >= 0, got {self.parser_balance}")
+        for n in ("vae_lr", "lr"):
+            if getattr(self, n) <= 0:
+                raise ConfigError(f"TrainConfig.{n} must be > 0, got {getattr(self, n)}")
+
+
+@dataclass
+class CadenceConfig:
+    """How often training reports and saves. Never part of a run's identity: change it on resume."""
+    log_every: int = 10  # steps between log.jsonl lines
+    sample_every: int = 1000  # steps between sample grids in <stage>/samples/
+    checkpoint_every: int = 5000  # steps between checkpoints (one is always written at the end)
+    keep_checkpoints: int = 2  # how many checkpoints to keep per stage (the older ones are the fallback)
+    tensorboard: bool = False  # also log to TensorBoard (if installed)
+
+    def __post_init__(self):
+        _positive(self, "log_every", "sample_every", "checkpoint_every", "keep_checkpoints")
+
+
+@dataclass
+class ParserConfig:
+    """The face parser that scores generated faces (Sec. 4; stage ``parser``, maskgan.train.parser)."""
+    steps: int = 20_000  # training steps
+    batch_size: int = 8  # batch per process
+    lr: float = 1e-3  # Adam learning rate
+    base: int = 16  # FaceParser width of the first U-Net level
+    depth: int = 4  # FaceParser 2x downsamplings (image sides must be multiples of 2**depth)
+    balance: float = 0.5  # class weights freq**-balance in the cross-entropy (0: unweighted)
+
+    def __post_init__(self):
+        _positive(self, "steps", "batch_size", "base", "depth")
+        if self.balance < 0:
+            raise ConfigError(f"ParserConfig.balance must be >= 0, got {self.balance}")
+        if self.lr <= 0:
+            raise ConfigError(f"ParserConfig.lr must be > 0, got {self.lr}")
+
+
+@dataclass
+class EvalConfig:
+    """How much of the test split the evaluation reads (maskgan.evaluation). Never blocks a resume."""
+    faces: int = 1000  # test faces for reconstruction, mask fidelity and SWD/FID
+    edits: int = 100  # SynthFaces edit pairs per edit family for edit fidelity (0: skip)
+
+    def __post_init__(self):
+        _positive(self, "faces")
+        if self.edits < 0:
+            raise ConfigError(f"EvalConfig.edits must be >= 0, got {self.edits}")
 
 
 @dataclass
 class Config:
-    """The whole configuration: ``Config(model, data, train, seed, device)``."""
+    """The whole configuration, by concern.
+
+    A run's *identity* (what must match to resume a stage) is what changes the trained weights:
+    ``model``, ``data`` (but not ``num_workers``), ``train`` (but not step counts, which set the
+    schedule, see :class:`TrainConfig`) and ``seed``; each stage names the keys it depends on
+    (:mod:`maskgan.stages`). ``cadence``, ``eval`` and ``device`` never block a resume.
+    """
     model: ModelConfig = field(default_factory=ModelConfig)  # networks and losses
     data: DataConfig = field(default_factory=DataConfig)  # dataset
-    train: TrainConfig = field(default_factory=TrainConfig)  # optimisation of the three stages
+    train: TrainConfig = field(default_factory=TrainConfig)  # optimisation of the training stages
+    cadence: CadenceConfig = field(default_factory=CadenceConfig)  # logging, samples, checkpoints
+    parser: ParserConfig = field(default_factory=ParserConfig)  # the evaluation's face parser
+    eval: EvalConfig = field(default_factory=EvalConfig)  # evaluation sample counts
     seed: int = 0  # seed for weight init, data order, and random VGG weights
     device: str = "auto"  # "auto" (cuda, else mps, else cpu), "cpu", "cuda", "cuda:1", "mps"
 
@@ -226,8 +269,9 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Config":
-        """Inverse of :meth:`to_dict`, type-checked; unknown keys raise, missing keys take defaults."""
-        return _from_dict(cls, data, "")
+        """Inverse of :meth:`to_dict`, type-checked; unknown keys raise, missing keys take defaults.
+        Dicts written before the config was split by concern (:data:`MOVED_KEYS`) are migrated."""
+        return _from_dict(cls, migrate(data), "")
 
     def save(self, path) -> None:
         """Write the config as JSON, atomically."""
@@ -237,7 +281,7 @@ class Config:
     def load(cls, path) -> "Config":
         try:
             return cls.from_dict(read_json(path))
-        except ConfigError as e:
+        except (ConfigError, ValueError) as e:
             raise ConfigError(f"{path}: {e}") from None
 
     # --- overrides ------------------------------------------------------------------------
@@ -254,6 +298,8 @@ class Config:
             node = data
             for i, p in enumerate(parts):
                 if not isinstance(node, dict) or p not in node:
+                    if key in MOVED_KEYS:
+                        raise ConfigError(f"config key {key!r} is now {MOVED_KEYS[key]!r}")
                     raise ConfigError(f"unknown config key {key!r}; valid keys are: {', '.join(valid)}")
                 if i == len(parts) - 1:
                     if isinstance(node[p], dict) and isinstance(value, dict):
@@ -266,8 +312,31 @@ class Config:
 
     def torch_device(self):
         """The ``torch.device`` that ``device`` names (``"auto"``: cuda, else mps, else cpu)."""
-        from .train.loop import resolve_device
+        from .device import resolve_device
         return resolve_device(self.device)
+
+
+#: Keys that moved when the config was split by concern: old dotted key -> new dotted key.
+MOVED_KEYS: dict[str, str] = {
+    **{f"train.{k}": f"cadence.{k}" for k in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
+                                             "tensorboard")},
+    **{f"train.parser_{k}": f"parser.{k}" for k in ("steps", "batch_size", "lr", "base", "depth", "balance")},
+    "train.eval_faces": "eval.faces", "train.eval_edits": "eval.edits",
+}
+
+
+def migrate(data: dict) -> dict:
+    """A config dict of an older kit with its moved keys (:data:`MOVED_KEYS`) in their new sections."""
+    if not isinstance(data, dict) or not isinstance(data.get("train"), dict):
+        return data
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for old, new in MOVED_KEYS.items():
+        section, key = old.split(".")
+        if key in out[section]:
+            new_section, new_key = new.split(".")
+            out.setdefault(new_section, {})
+            out[new_section] = {**out[new_section], new_key: out[section].pop(key)}
+    return out
 
 
 # --- generic dataclass <-> dict with type checks ----------------------------------------------
@@ -374,6 +443,7 @@ def _paper() -> Config:
         model=ModelConfig(),  # every default above is the demo's value
         data=DataConfig(dataset="celebamask-hq", data_root="data/celebamask-hq", size=512, num_workers=4),
         train=TrainConfig(),  # every default above is the demo's value (or, for the MaskVAE, ours)
+        # cadence, parser and eval: the defaults above
     )
 
 
@@ -393,9 +463,10 @@ def _cpu() -> Config:
         ),
         data=DataConfig(dataset="synthfaces", size=64, synth_train=4000, synth_eval=200),
         train=TrainConfig(batch_size=8, vae_batch_size=32, vae_steps=700, dmn_steps=1500, ebst_steps=400,
-                          vae_lr=1e-3, lr=2e-4, lr_decay_fraction=0.3, log_every=10, sample_every=200,
-                          checkpoint_every=200, parser_steps=500, parser_batch_size=16, parser_lr=4e-3,
-                          parser_base=8, parser_depth=3, eval_faces=100, eval_edits=40),
+                          vae_lr=1e-3, lr=2e-4, lr_decay_fraction=0.3),
+        cadence=CadenceConfig(log_every=10, sample_every=200, checkpoint_every=200),
+        parser=ParserConfig(steps=500, batch_size=16, lr=4e-3, base=8, depth=3),
+        eval=EvalConfig(faces=100, edits=40),
     )
 
 
@@ -411,9 +482,10 @@ def _smoke() -> Config:
         ),
         data=DataConfig(dataset="synthfaces", size=32, synth_train=16, synth_eval=8),
         train=TrainConfig(batch_size=2, vae_batch_size=4, vae_steps=4, dmn_steps=4, ebst_steps=2, vae_lr=1e-3,
-                          lr=2e-4, log_every=1, sample_every=2, checkpoint_every=2, parser_steps=4,
-                          parser_batch_size=4, parser_lr=2e-3, parser_base=4, parser_depth=2, eval_faces=4,
-                          eval_edits=2),
+                          lr=2e-4),
+        cadence=CadenceConfig(log_every=1, sample_every=2, checkpoint_every=2),
+        parser=ParserConfig(steps=4, batch_size=4, lr=2e-3, base=4, depth=2),
+        eval=EvalConfig(faces=4, edits=2),
     )
 
 
@@ -439,3 +511,15 @@ def make_config(preset: str, *, data: str | None = None, data_root: str | None =
         chosen["seed"] = int(seed)
     chosen.update(overrides or {})
     return Config.preset(preset).with_overrides(chosen)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    """``{"model": {"dmn": {"ngf": 8}}}`` -> ``{"model.dmn.ngf": 8}`` (nested dicts joined with dots)."""
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            out.update(flatten(value, name))
+        else:
+            out[name] = value
+    return out

@@ -12,44 +12,63 @@ backbone. The MaskVAE gives the latent space in which two faces' masks are inter
 """
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from .config import Config
-from .labels import one_hot
-from .nn import build_dmn, build_maskvae, interpolate, logits_to_labels
-from .train.checkpoint import latest_checkpoint, load_weights
+from .errors import ConfigError, DataError, StageMissing
+from .labels import NUM_CLASSES, one_hot
+from .nn import interpolate, logits_to_labels
+from .run import Run
+from .stages import generator_stages, get_stage
 
-__all__ = ["Editor", "find_stage_checkpoint", "load_run_config", "load_maskvae"]
-
-GENERATOR_STAGES: tuple[str, ...] = ("ebst", "dmn")
-
-
-def find_stage_checkpoint(run_dir: Path | str, stages=GENERATOR_STAGES) -> tuple[str, Path]:
-    """The first stage among ``stages`` with a checkpoint in ``run_dir``, and that checkpoint."""
-    run_dir = Path(run_dir)
-    for stage in stages:
-        ckpt = latest_checkpoint(run_dir / stage)
-        if ckpt is not None:
-            return stage, ckpt
-    raise FileNotFoundError(
-        f"{run_dir} has no trained {' or '.join(stages)} checkpoint; train it first "
-        f"(notebooks 02/03, or `python -m maskgan train {stages[-1]} --run-dir {run_dir}`)")
+__all__ = ["Editor", "as_image", "as_label"]
 
 
-def load_run_config(ckpt: Path | str) -> Config:
-    """The :class:`Config` a checkpoint was trained with (its ``config.json``)."""
-    return Config.from_dict(json.loads((Path(ckpt) / "config.json").read_text())["config"])
+def as_image(image, name: str = "image") -> torch.Tensor:
+    """A face image as the kit's float32 tensor ``3 x H x W`` (or ``N x 3 x H x W``) in [-1, 1].
+
+    Takes a torch tensor or a numpy array; a uint8 array ``H x W x 3`` (as read from a file) is
+    converted. Values outside [-1, 1] (e.g. 0..255 floats) or NaN are an error naming ``name``."""
+    if isinstance(image, np.ndarray):
+        if image.dtype == np.uint8:
+            from .data.tensors import image_to_tensor
+            if image.ndim != 3 or image.shape[2] != 3:
+                raise DataError(f"{name}: a uint8 image must be H x W x 3 (RGB), got shape {image.shape}")
+            return image_to_tensor(image)
+        image = torch.from_numpy(np.ascontiguousarray(image))
+    if not isinstance(image, torch.Tensor):
+        raise DataError(f"{name} must be a torch tensor or a numpy array, got {type(image).__name__}")
+    if image.dim() not in (3, 4) or image.shape[-3] != 3:
+        raise DataError(f"{name} must have shape (3, H, W) or (N, 3, H, W), got {tuple(image.shape)}")
+    if not image.is_floating_point():
+        raise DataError(f"{name} must be a float tensor in [-1, 1] (or a uint8 H x W x 3 array), got {image.dtype}")
+    if torch.isnan(image).any():
+        raise DataError(f"{name} contains NaN values")
+    lo, hi = float(image.min()), float(image.max())
+    if lo < -1.001 or hi > 1.001:
+        raise DataError(f"{name} has values in [{lo:.3g}, {hi:.3g}]; the kit's images are in [-1, 1] "
+                        "(x / 127.5 - 1 for 8-bit values)")
+    return image.float()
 
 
-def load_maskvae(run_dir: Path | str, device: str = "cpu"):
-    """The trained MaskVAE of a run (eval mode), with an error naming notebook 01 when missing."""
-    from .runs import require_stage
-    ckpt = require_stage(run_dir, "vae")
-    return load_weights(build_maskvae(load_run_config(ckpt)), ckpt / "maskvae.safetensors").to(device).eval()
+def as_label(label, name: str = "label") -> torch.Tensor:
+    """A label map as an int64 tensor ``H x W`` (or ``N x H x W``) of class ids 0..18, from torch or numpy."""
+    if isinstance(label, np.ndarray):
+        label = torch.from_numpy(np.ascontiguousarray(label))
+    if not isinstance(label, torch.Tensor):
+        raise DataError(f"{name} must be a torch tensor or a numpy array, got {type(label).__name__}")
+    if label.is_floating_point() or label.dtype == torch.bool:
+        raise DataError(f"{name} must hold integer class ids 0..18, got dtype {label.dtype}")
+    if label.dim() not in (2, 3):
+        raise DataError(f"{name} must have shape (H, W) or (N, H, W), got {tuple(label.shape)}")
+    lo, hi = int(label.min()), int(label.max())
+    if lo < 0 or hi >= NUM_CLASSES:
+        bad = sorted({int(v) for v in label.unique() if not 0 <= int(v) < NUM_CLASSES})[:8]
+        raise DataError(f"{name} has label values {bad}; CelebAMask-HQ labels are 0..{NUM_CLASSES - 1}")
+    return label.long()
 
 
 class Editor:
@@ -62,26 +81,43 @@ class Editor:
         self._styles: OrderedDict[object, torch.Tensor] = OrderedDict()
         self.cache_size = cache_size
         self.stage = None
+        self.cfg = None
+        self.source = None  # where the weights come from (a run directory, "pretrained", ...)
 
     @classmethod
-    def from_run(cls, run_dir: Path | str, stage: str = "auto", device: str = "cpu") -> "Editor":
-        """Load the DMN of ``stage`` (``"auto"``: EBST if trained, else stage I) and the MaskVAE."""
-        stages = GENERATOR_STAGES if stage == "auto" else (stage,)
-        found, ckpt = find_stage_checkpoint(run_dir, stages)
-        cfg = load_run_config(ckpt)
-        dmn = load_weights(build_dmn(cfg), ckpt / "dmn.safetensors")
-        vae = load_maskvae(run_dir) if latest_checkpoint(Path(run_dir) / "vae") is not None else None
-        editor = cls(dmn, vae, device)
-        editor.stage = found
-        editor.cfg = cfg
+    def from_run(cls, run_dir: Path | str | Run, stage: str = "auto", device: str = "cpu") -> "Editor":
+        """Load the generator of ``stage`` (``"auto"``: EBST if trained, else stage I) and the
+        MaskVAE of a run directory. Damaged checkpoints are skipped for the newest intact one."""
+        run = run_dir if isinstance(run_dir, Run) else Run(run_dir)
+        if stage == "auto":
+            found = run.editing_stage()
+            if found is None:
+                method = [s for s in generator_stages() if get_stage(s).role == "generator"]
+                raise StageMissing(
+                    f"{run.path} has no trained generator ({' or '.join(method)}). To train one, "
+                    f"{get_stage(method[0]).how_to_train(run.path)}.")
+        else:
+            found = get_stage(stage).name
+            if get_stage(found).generator is None:
+                raise ConfigError(f"stage {found!r} ({get_stage(found).title}) renders no faces, so an Editor cannot "
+                                  f"use it; generator stages are {', '.join(generator_stages())} (the MaskVAE of "
+                                  "the run is loaded with whichever you choose)")
+        dmn, cfg, ckpt = run.generator(found, device)
+        editor = cls(dmn, run.maskvae(device) if run.has("vae") else None, device)
+        editor.stage, editor.cfg, editor.source = found, cfg, f"{run.path} ({found}, step {ckpt.step})"
         return editor
 
     # --- style ---------------------------------------------------------------------------
-    def _batch(self, image=None, label=None):
-        if image is not None and image.dim() == 3:
-            image = image.unsqueeze(0)
-        if label is not None and label.dim() == 2:
-            label = label.unsqueeze(0)
+    def _batch(self, image=None, label=None, label_name: str = "label"):
+        if image is not None:
+            image = as_image(image)
+            image = image.unsqueeze(0) if image.dim() == 3 else image
+        if label is not None:
+            label = as_label(label, label_name)
+            label = label.unsqueeze(0) if label.dim() == 2 else label
+        if image is not None and label is not None and image.shape[-2:] != label.shape[-2:]:
+            raise DataError(f"image is {image.shape[-1]}x{image.shape[-2]} but its {label_name} is "
+                            f"{label.shape[-1]}x{label.shape[-2]}; they must have the same size")
         return (None if image is None else image.to(self.device), None if label is None else label.to(self.device))
 
     @torch.no_grad()
@@ -101,8 +137,9 @@ class Editor:
     @torch.no_grad()
     def render(self, label: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """The face of layout ``label`` (HxW or NxHxW) in ``style`` -> image(s) in [-1, 1]."""
+        label = as_label(label)
         single = label.dim() == 2
-        _, label = self._batch(None, label)
+        label = (label.unsqueeze(0) if single else label).to(self.device)
         out = self.dmn.render(one_hot(label), style)
         return out[0] if single else out
 
@@ -113,7 +150,7 @@ class Editor:
     # --- mask manifold (MaskVAE) ---------------------------------------------------------
     def _need_vae(self):
         if self.vae is None:
-            raise RuntimeError("this editor has no MaskVAE: train it first (notebook 01, `python -m maskgan train vae`)")
+            raise StageMissing(f"this editor has no MaskVAE. To train it, {get_stage('vae').how_to_train('RUN_DIR')}.")
         return self.vae
 
     @torch.no_grad()

@@ -12,7 +12,7 @@ The specific errors keep a familiar built-in base where callers may already catc
 from __future__ import annotations
 
 __all__ = [
-    "MaskGANError", "ConfigError", "LabelError", "DataError", "CheckpointError", "StageMissing",
+    "MaskGANError", "ConfigError", "LabelError", "DataError", "DataMissing", "CheckpointError", "StageMissing",
     "TrainingError", "RunLocked", "WeightsImportError", "PipelineError", "PreparationError",
 ]
 
@@ -31,6 +31,10 @@ class LabelError(MaskGANError, ValueError):
 
 class DataError(MaskGANError, ValueError):
     """A dataset file is missing, unreadable or inconsistent (the message names the file)."""
+
+
+class DataMissing(DataError, FileNotFoundError):
+    """A dataset folder or file that should exist does not (the message says how to make it)."""
 
 
 class CheckpointError(MaskGANError):

@@ -73,7 +73,7 @@ def gan_generator_loss(pred_fake, mode: str = "lsgan") -> torch.Tensor:
 
 
 def gan_discriminator_loss(pred_real, pred_fake, mode: str = "lsgan") -> dict[str, torch.Tensor]:
-    """Discriminator side of Eq. 7: ``{"d_real", "d_fake"}``, each summed over scales.
+    """Discriminator side of Eq. 7: ``{"real", "fake"}``, each summed over scales.
 
     Pass the outputs for fake images computed on *detached* fakes. lsgan: ``mean((D(real)-1)^2)``
     and ``mean(D(fake)^2)``; hinge: ``mean(relu(1 - D(real)))`` and ``mean(relu(1 + D(fake)))``;
@@ -81,8 +81,8 @@ def gan_discriminator_loss(pred_real, pred_fake, mode: str = "lsgan") -> dict[st
     """
     _check_mode(mode)
     return {
-        "d_real": sum(_real_fake_term(p, True, mode, True) for p in _predictions(pred_real)),
-        "d_fake": sum(_real_fake_term(p, False, mode, True) for p in _predictions(pred_fake)),
+        "real": sum(_real_fake_term(p, True, mode, True) for p in _predictions(pred_real)),
+        "fake": sum(_real_fake_term(p, False, mode, True) for p in _predictions(pred_fake)),
     }
 
 
@@ -185,8 +185,8 @@ def generator_loss(pred_fake, pred_real, fake: torch.Tensor, real: torch.Tensor,
 
 
 def discriminator_loss(pred_real, pred_fake, cfg) -> dict[str, torch.Tensor]:
-    """Eq. 7 for the discriminator: ``{"d_real", "d_fake", "total" = 0.5 * (d_real + d_fake)}``
+    """Eq. 7 for the discriminator: ``{"real", "fake", "total" = 0.5 * (real + fake)}``
     (the 0.5 as in Pix2PixHD's training script). ``pred_fake`` must come from detached fakes."""
     terms = gan_discriminator_loss(pred_real, pred_fake, cfg.gan_mode)
-    terms["total"] = 0.5 * (terms["d_real"] + terms["d_fake"])
+    terms["total"] = 0.5 * (terms["real"] + terms["fake"])
     return terms

@@ -7,7 +7,8 @@ papermill injects the pipeline's values after it (``preset``, ``run_dir``, ``dat
 outputs, to ``<run_dir>/notebooks/``.
 
 A notebook that already ran successfully with the same parameters, the same resolved config (so a
-changed preset counts) and the same source is skipped, so an interrupted pipeline resumes where it
+changed preset counts; for a notebook that trains a stage, only the config keys that change that
+stage's weights, see :mod:`maskgan.stages`) and the same source is skipped, so an interrupted pipeline resumes where it
 stopped; once one notebook runs, every later one runs too, as it reads what the earlier ones wrote
 (``force=True`` re-runs everything). The
 record lives in ``<run_dir>/pipeline.json``, written atomically after every notebook.
@@ -90,6 +91,18 @@ def _kernel_name() -> str:
     return "python3"
 
 
+def _notebook_config(name: str, cfg) -> dict:
+    """The part of the resolved config that decides what a notebook computes: for a notebook that
+    trains a stage, that stage's identity (:func:`maskgan.stages.identity`) and step budget, so
+    that changing evaluation or cadence settings does not re-run training notebooks; for the
+    others, the whole config. The preset's values count, not just its name."""
+    from .stages import STAGES, identity
+    trains = [s for s in STAGES.values() if s.notebook == name]
+    if not trains:
+        return cfg.to_dict()
+    return {s.name: {"identity": identity(s, cfg), "steps": s.steps(cfg)} for s in trains}
+
+
 def _load_state(run_dir: Path) -> dict:
     path = run_dir / STATE_FILE
     return read_json(path) if path.exists() else {"notebooks": {}}
@@ -125,14 +138,14 @@ def run_pipeline(
     params = {"preset": preset, "run_dir": str(run_dir), "data": data, "data_root": str(data_root or ""),
               "device": device, "seed": int(seed), "overrides": dict(overrides or {})}
     from .config import make_config
-    config = make_config(preset, data=data, data_root=data_root, device=device, seed=seed,
-                         overrides=overrides).to_dict()  # the preset's values count, not just its name
+    cfg = make_config(preset, data=data, data_root=data_root, device=device, seed=seed, overrides=overrides)
     state = _load_state(run_dir)
     kernel = kernel_name or _kernel_name()
     results = []
     for i, nb in enumerate(notebooks, 1):
         output = out_dir / nb.name
-        key = {"params": _digest(params), "config": _digest(config),
+        key = {"params": _digest({k: v for k, v in params.items() if k != "overrides"}),
+               "config": _digest(_notebook_config(nb.stem, cfg)),
                "source": _digest(nb.read_bytes().decode("utf-8"))}
         prefix = f"[{i}/{len(notebooks)}] {nb.stem}"
         done = state["notebooks"].get(nb.stem, {})

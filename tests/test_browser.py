@@ -63,7 +63,7 @@ def tiny_run(tmp_path_factory):
         return Path(os.environ[RUN_ENV]).resolve()
     from maskgan.config import Config
     from maskgan.nn import build_dmn, build_maskvae
-    from maskgan.train.checkpoint import save_checkpoint
+    from maskgan.checkpoint import save_checkpoint
     run_dir = tmp_path_factory.mktemp("tiny_run")
     cfg = Config.preset("smoke")
     torch.manual_seed(0)

@@ -12,11 +12,13 @@ import torch
 from maskgan.__main__ import main
 from maskgan.config import Config
 from maskgan.data.synthfaces import EDIT_FAMILIES
-from maskgan.evaluation import eval_figures, evaluate_run, format_eval_table, run_ablation, stage_is_complete
+from maskgan.errors import StageMissing
+from maskgan.evaluation import Evaluation, eval_figures, evaluate_run, format_eval_table, run_ablation
 from maskgan.labels import one_hot
 from maskgan.nn.baseline import MaskOnlyGenerator, build_p2p
-from maskgan.runs import read_metrics
-from maskgan.train import latest_checkpoint, make_trainer, train
+from maskgan.checkpoint import latest_checkpoint
+from maskgan.run import Run
+from maskgan.train import make_trainer, train
 from maskgan.train.parser import class_weights
 
 GENERATORS = ("p2p", "dmn", "ebst", "dmn_matched")
@@ -33,7 +35,7 @@ def one_thread():
 
 
 def smoke_cfg(**overrides):
-    base = {"train.sample_every": 1000, "train.vae_steps": 2, "train.dmn_steps": 2, "train.ebst_steps": 2}
+    base = {"cadence.sample_every": 1000, "train.vae_steps": 2, "train.dmn_steps": 2, "train.ebst_steps": 2}
     return Config.preset("smoke").with_overrides({**base, **overrides})
 
 
@@ -50,26 +52,27 @@ def run(tmp_path_factory):
 
 # --- evaluate_run ---------------------------------------------------------------------------
 
-def test_evaluate_run_returns_every_section_and_writes_it_to_metrics_json(run):
+def test_evaluate_run_returns_a_typed_record_and_writes_it_to_metrics_json(run):
     run_dir, _, m = run
-    assert m["stages_evaluated"] == list(GENERATORS)
-    for key in ("parser", "reference", "stages", "maskvae", "fid", "num_faces", "edit_pairs_per_family", "seed",
-                "swd_seed", "seconds"):
-        assert key in m
+    assert isinstance(m, Evaluation) and list(m.stages) == list(GENERATORS)
     for stage in GENERATORS:
-        assert {"training", "recon", "edited_masks", "edit", "edit_families", "swd", "fid"} <= set(m["stages"][stage])
-    assert (m["num_faces"], m["edit_pairs_per_family"]) == (4, 2)
-    assert read_metrics(run_dir)["eval"] == json.loads(json.dumps(m))  # recorded as returned, JSON-clean
+        s = m.stages[stage]
+        assert s.edited_parse is not None and s.edit is not None and set(s.edit_families) == set(EDIT_FAMILIES)
+        assert "swd_avg" in s.swd and s.recon_parse.n == 4
+    assert (m.num_faces, m.edit_pairs_per_family) == (4, 2) and m.maskvae is not None and m.seconds > 0
+    recorded = Run(run_dir).read_metrics()["eval"]
+    assert recorded == json.loads(json.dumps(m.to_dict()))  # recorded as returned, JSON-clean
+    assert Evaluation.from_dict(recorded) == Evaluation.from_dict(m.to_dict())  # and read back as a record
 
 
 def test_every_edit_family_is_scored_for_every_stage_and_for_the_no_edit_reference(run):
     _, _, m = run
-    assert m["edit_families"] == list(EDIT_FAMILIES)
+    assert m.edit_families == list(EDIT_FAMILIES)
     for stage in GENERATORS:
-        fams = m["stages"][stage]["edit_families"]
+        fams = m.stages[stage].edit_families
         assert set(fams) == set(EDIT_FAMILIES)
-        assert all(f["n"] == 2 for f in fams.values())
-    assert set(m["reference"]["no_edit"]["edit_families"]) == set(EDIT_FAMILIES)
+        assert all(f.n == 2 for f in fams.values())
+    assert set(m.reference.no_edit_families) == set(EDIT_FAMILIES)
 
 
 def _numbers(d, prefix=""):
@@ -82,7 +85,8 @@ def _numbers(d, prefix=""):
 
 def test_scores_are_finite_and_in_their_ranges(run):
     _, _, m = run
-    for name, v in _numbers({"stages": m["stages"], "parser": m["parser"], "reference": m["reference"]}):
+    d = m.to_dict()
+    for name, v in _numbers({"stages": d["stages"], "parser": d["parser"], "reference": d["reference"]}):
         assert math.isfinite(v), name
         leaf = name.rsplit(".", 1)[-1]
         if leaf in ("pixel_accuracy", "mean_iou", "mean_accuracy"):
@@ -93,47 +97,47 @@ def test_scores_are_finite_and_in_their_ranges(run):
             assert -1.0 <= v <= 1.0, name
         elif leaf.startswith("swd"):
             assert v >= 0.0, name
-    assert m["fid"]["available"] or "Inception" in m["fid"]["note"]  # skipped FID says how to get it
+    assert m.fid_available or "Inception" in m.fid_note  # skipped FID says how to get it
 
 
 def test_the_edit_region_holds_every_pixel_an_edit_changes(run):
     # the unedited original equals the ground-truth edit outside the region (PSNR at its 100 dB cap)
     # and differs inside it: "outside" scores only what an edit must leave alone
-    no_edit = run[2]["reference"]["no_edit"]["edit"]
-    assert no_edit["psnr_outside"] == pytest.approx(100.0)
-    assert no_edit["psnr_inside"] < 40.0
+    no_edit = run[2].reference.no_edit
+    assert no_edit.psnr_outside == pytest.approx(100.0)
+    assert no_edit.psnr_inside < 40.0
 
 
 def test_training_record_counts_ebst_on_top_of_its_stage_one_pretraining(run):
-    stages = run[2]["stages"]
-    assert stages["dmn"]["training"] == {"steps": 2, "generator_updates": 2}
-    assert stages["p2p"]["training"] == {"steps": 2, "generator_updates": 2}
+    stages = run[2].stages
+    assert stages["dmn"].training == {"steps": 2, "generator_updates": 2}
+    assert stages["p2p"].training == {"steps": 2, "generator_updates": 2}
     # EBST starts from the 2-step stage-I DMN and updates it twice per iteration (stage I, stage II)
-    assert stages["ebst"]["training"] == {"steps": 2, "pretrained_stage1_steps": 2, "generator_updates": 6}
+    assert stages["ebst"].training == {"steps": 2, "pretrained_dmn_steps": 2, "generator_updates": 6}
     # the control: stage I alone for EBST's total, dmn_steps + 2 x ebst_steps
-    assert stages["dmn_matched"]["training"] == {"steps": 6, "generator_updates": 6}
+    assert stages["dmn_matched"].training == {"steps": 6, "generator_updates": 6}
 
 
 def test_maskvae_reconstruction_and_interpolation_smoothness_are_recorded(run):
-    vae = run[2]["maskvae"]
-    assert 0.0 <= vae["recon_mean_iou"] <= 1.0 and vae["interp_steps"] == 9
-    assert 0.0 <= vae["interp_change_mean"] <= vae["interp_change_max"] <= 1.0
+    vae = run[2].maskvae
+    assert 0.0 <= vae.recon_mean_iou <= 1.0 and vae.interp_steps == 9
+    assert 0.0 <= vae.interp_change_mean <= vae.interp_change_max <= 1.0
 
 
 def test_a_run_without_any_generator_names_the_notebooks_and_commands_to_run(tmp_path):
     train("vae", smoke_cfg(), tmp_path, progress=False)  # a MaskVAE alone is not enough
-    with pytest.raises(FileNotFoundError, match=r"02_ebst_stage1.*python -m maskgan train dmn.*maskgan ablation"):
+    with pytest.raises(StageMissing, match=r"02_dmn_stage1.*python -m maskgan train dmn.*maskgan ablation"):
         evaluate_run(tmp_path)
 
 
 def test_evaluate_reuses_the_trained_parser_and_can_refuse_to_train_one(run, tmp_path):
     run_dir, cfg, m = run
     ckpt = latest_checkpoint(run_dir / "parser")
-    assert m["parser"]["steps"] == cfg.train.parser_steps and ckpt is not None
+    assert m.parser.steps == cfg.parser.steps and ckpt is not None
     again = evaluate_run(run_dir, n=2, n_edits=1, train_parser=False, record=False)
-    assert again["parser"]["training_seconds"] is None and latest_checkpoint(run_dir / "parser") == ckpt
+    assert again.parser.training_seconds is None and latest_checkpoint(run_dir / "parser") == ckpt
     train("dmn", smoke_cfg(), tmp_path, progress=False)
-    with pytest.raises(FileNotFoundError, match="python -m maskgan train parser"):
+    with pytest.raises(StageMissing, match="python -m maskgan train parser"):
         evaluate_run(tmp_path, train_parser=False)
 
 
@@ -167,7 +171,7 @@ def test_p2p_stage_trains_with_the_stage_one_losses(run):
     ckpt = latest_checkpoint(run_dir / "p2p")
     assert {p.name for p in ckpt.glob("*.safetensors")} == {"p2p.safetensors", "disc.safetensors"}
     terms = json.loads((run_dir / "p2p" / "log.jsonl").read_text().splitlines()[-1])
-    assert {"g_gan", "g_feat", "g_percept", "d_total"} <= set(terms)  # Eq. 6 terms and D's loss
+    assert {"g/gan", "g/feat", "g/percept", "d/total"} <= set(terms)  # Eq. 6 terms and D's loss
 
 
 # --- the parser stage ------------------------------------------------------------------------
@@ -196,7 +200,7 @@ def test_parser_loss_weights_rare_classes_up_and_averages_one_per_pixel():
 # --- reporting, figures, CLI, ablation ---------------------------------------------------------
 
 def test_table_names_every_stage_the_step_counts_and_every_family(run):
-    text = format_eval_table(read_metrics(run[0]))  # the whole metrics.json works too
+    text = format_eval_table(Run(run[0]).read_metrics())  # the whole metrics.json works too
     for name in ("p2p", "dmn", "ebst", "generator updates", "no edit", *EDIT_FAMILIES):
         assert name in text
     with pytest.raises(ValueError, match="maskgan evaluate"):
@@ -216,7 +220,7 @@ def test_eval_figures_are_returned_and_saved_in_the_run(run):
 def test_cli_evaluate_prints_the_table_and_fails_clearly_without_a_generator(run, tmp_path, capsys):
     assert main(["evaluate", "--run-dir", str(run[0]), "--n", "2", "--edits", "1", "--device", "cpu"]) == 0
     assert "ebst (EBST)" in capsys.readouterr().out
-    assert main(["evaluate", "--run-dir", str(tmp_path)]) == 1
+    assert main(["evaluate", "--run-dir", str(tmp_path)]) == 2
     assert "has no trained generator" in capsys.readouterr().err
 
 
@@ -225,8 +229,19 @@ def test_ablation_trains_only_the_stages_a_run_lacks(run, tmp_path):
     run_dir, cfg, _ = run
     for stage in ("vae", "dmn", "ebst", "parser"):  # everything but the baseline and the control
         shutil.copytree(run_dir / stage, tmp_path / stage)
-    assert not stage_is_complete(tmp_path, "p2p", cfg)
+    assert not Run(tmp_path).is_complete("p2p", cfg)
     m = run_ablation(tmp_path, cfg, n=2, n_edits=1, progress=False)
-    assert m["trained_now"] == ["p2p", "dmn_matched"]
-    assert stage_is_complete(tmp_path, "p2p", cfg) and stage_is_complete(tmp_path, "dmn_matched", cfg)
-    assert m["stages_evaluated"] == list(GENERATORS)
+    assert m.trained_now == ["p2p", "dmn_matched"]
+    assert Run(tmp_path).is_complete("p2p", cfg) and Run(tmp_path).is_complete("dmn_matched", cfg)
+    assert list(m.stages) == list(GENERATORS)
+
+
+def test_a_longer_parser_budget_trains_the_existing_parser_on_with_a_new_schedule(run, tmp_path):
+    import shutil
+    run_dir, cfg, _ = run
+    for stage in ("vae", "dmn", "parser"):
+        shutil.copytree(run_dir / stage, tmp_path / stage)
+    m = evaluate_run(tmp_path, n=2, n_edits=0, cfg=cfg.with_overrides({"parser.steps": 6}), record=False)
+    assert m.parser.steps == 6 and m.parser.training_seconds is not None
+    record = json.loads((latest_checkpoint(tmp_path / "parser") / "config.json").read_text())
+    assert record["schedule"]["extensions"] == [{"at_step": 4, "from": 4, "to": 6}]

@@ -19,21 +19,21 @@ def _d_outputs(pred_value, n_scales=2, n_layers=3, feat_value=0.0):
 
 def test_lsgan_of_perfect_predictions_is_zero():
     d = gan_discriminator_loss(_d_outputs(1.0), _d_outputs(0.0), "lsgan")
-    assert float(d["d_real"]) == 0 and float(d["d_fake"]) == 0
+    assert float(d["real"]) == 0 and float(d["fake"]) == 0
     assert float(gan_generator_loss(_d_outputs(1.0), "lsgan")) == 0
 
 
 def test_lsgan_sums_the_mean_squared_error_over_scales():
     # every prediction 0 where 1 is wanted: MSE 1 per scale, 2 scales
     assert float(gan_generator_loss(_d_outputs(0.0), "lsgan")) == pytest.approx(2.0)
-    assert float(gan_discriminator_loss(_d_outputs(0.5), _d_outputs(0.5))["d_fake"]) == pytest.approx(2 * 0.25)
+    assert float(gan_discriminator_loss(_d_outputs(0.5), _d_outputs(0.5))["fake"]) == pytest.approx(2 * 0.25)
 
 
 def test_hinge_is_zero_beyond_the_margin_and_the_generator_side_is_minus_the_mean():
     d = gan_discriminator_loss(_d_outputs(2.0), _d_outputs(-2.0), "hinge")
-    assert float(d["d_real"]) == 0 and float(d["d_fake"]) == 0
+    assert float(d["real"]) == 0 and float(d["fake"]) == 0
     d = gan_discriminator_loss(_d_outputs(0.0), _d_outputs(0.0), "hinge")
-    assert float(d["d_real"]) == pytest.approx(2.0) and float(d["d_fake"]) == pytest.approx(2.0)
+    assert float(d["real"]) == pytest.approx(2.0) and float(d["fake"]) == pytest.approx(2.0)
     assert float(gan_generator_loss(_d_outputs(0.75), "hinge")) == pytest.approx(-1.5)
 
 
@@ -41,8 +41,8 @@ def test_original_gan_loss_is_the_log_form_on_logits():
     x = 0.3
     d = gan_discriminator_loss(_d_outputs(x, n_scales=1), _d_outputs(x, n_scales=1), "original")
     sigmoid = 1 / (1 + math.exp(-x))
-    assert float(d["d_real"]) == pytest.approx(-math.log(sigmoid), rel=1e-5)
-    assert float(d["d_fake"]) == pytest.approx(-math.log(1 - sigmoid), rel=1e-5)
+    assert float(d["real"]) == pytest.approx(-math.log(sigmoid), rel=1e-5)
+    assert float(d["fake"]) == pytest.approx(-math.log(1 - sigmoid), rel=1e-5)
     assert float(gan_generator_loss(_d_outputs(x, n_scales=1), "original")) == pytest.approx(-math.log(sigmoid), rel=1e-5)
 
 

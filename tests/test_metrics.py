@@ -380,7 +380,7 @@ def test_parser_gradients_reach_every_parameter():
 
 
 def test_parser_rejects_a_size_not_divisible_by_two_to_the_depth():
-    with pytest.raises(ValueError, match=r"multiples of 16; got 40x40"):
+    with pytest.raises(ValueError, match=r"multiples of 16 and at least 16; got 40x40"):
         FaceParser(base=4, depth=4)(torch.zeros(1, 3, 40, 40))
 
 

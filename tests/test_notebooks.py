@@ -1,7 +1,6 @@
 """The numbered notebooks: committed clean, papermill-ready, and they all run at the smoke preset."""
 import ast
 import json
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -10,7 +9,7 @@ from maskgan.pipeline import NOTEBOOK_DIR, discover_notebooks, run_pipeline
 
 ALL_NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 NUMBERED = discover_notebooks()
-EXPECTED = ["00_data", "01_maskvae_pretraining", "02_ebst_stage1", "03_ebst_stage2", "04_sft_inspection",
+EXPECTED = ["00_data", "01_maskvae_pretraining", "02_dmn_stage1", "03_ebst", "04_sft_inspection",
             "05_latent_interpolation", "06_evaluation"]
 
 

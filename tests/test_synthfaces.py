@@ -8,6 +8,7 @@ from PIL import Image
 
 from maskgan.data import synthfaces as sf
 from maskgan.data.layout import SPLITS
+from maskgan.data.tensors import image_to_tensor
 from maskgan.labels import CLASS_IDS, CLASS_NAMES, NUM_CLASSES, flip_labels
 
 
@@ -27,10 +28,10 @@ def freqs():
 def test_edit_changes_pixels_only_where_its_classes_are_or_were(family):
     for index in range(3):
         pair = sf.edit_pair(family, "train", index, size=64)
-        outside = ~dilate(sf.edit_region(pair), 2)
+        outside = ~dilate(sf.edit_region(pair).numpy(), 2)
         assert outside.any() or family == "move_scale"
-        moved = (pair["image"] != pair["edited_image"]).any(-1) & outside
-        relabelled = (pair["labels"] != pair["edited_labels"]) & outside
+        moved = (pair["image"] != pair["edited_image"]).any(0).numpy() & outside
+        relabelled = (pair["label"] != pair["edited_label"]).numpy() & outside
         assert not moved.any(), f"{family}, face {index}: {moved.sum()} pixels changed outside the edit"
         assert not relabelled.any(), f"{family}, face {index}: {relabelled.sum()} labels changed outside the edit"
 
@@ -39,18 +40,26 @@ def test_edit_changes_pixels_only_where_its_classes_are_or_were(family):
 def test_edit_always_changes_the_label_map_and_the_image(family):
     for index in range(3):
         pair = sf.edit_pair(family, "val", index, size=64)
-        assert (pair["labels"] != pair["edited_labels"]).sum() >= 3, f"{family} face {index}"
-        assert not np.array_equal(pair["image"], pair["edited_image"])
+        assert (pair["label"] != pair["edited_label"]).sum() >= 3, f"{family} face {index}"
+        assert not torch.equal(pair["image"], pair["edited_image"])
 
 
 def test_edit_pair_shares_style_and_seed_and_is_deterministic():
     a = sf.edit_pair("hairstyle", "test", 5, size=48)
     b = sf.edit_pair("hairstyle", "test", 5, size=48)
-    assert set(a) == {"image", "labels", "edited_image", "edited_labels", "layout", "edited_layout",
+    assert set(a) == {"image", "label", "edited_image", "edited_label", "name", "layout", "edited_layout",
                       "style", "seed", "family"}
-    assert np.array_equal(a["edited_image"], b["edited_image"]) and a["edited_layout"] == b["edited_layout"]
+    # the kit's one sample type: the keys and tensors of a dataset item
+    assert a["image"].dtype == torch.float32 and a["image"].shape == (3, 48, 48) and a["label"].dtype == torch.int64
+    assert torch.equal(a["edited_image"], b["edited_image"]) and a["edited_layout"] == b["edited_layout"]
     image, labels = sf.render(a["edited_layout"], a["style"], 48, a["seed"])
-    assert np.array_equal(image, a["edited_image"]) and np.array_equal(labels, a["edited_labels"])
+    assert torch.equal(image_to_tensor(image), a["edited_image"]) and np.array_equal(labels, a["edited_label"].numpy())
+
+
+def test_a_label_only_render_equals_the_label_map_of_the_full_render():
+    ds = sf.SynthFacesDataset("train", size=64, length=8)
+    for i in range(8):
+        assert torch.equal(ds.label(i), sf.SynthFacesDataset("train", size=64, length=8, flip=False)[i]["label"])
 
 
 def test_edit_precondition_is_established_on_the_original():

@@ -5,7 +5,9 @@ Every dataset returns ``{"image": float32 3xHxW in [-1, 1], "label": int64 HxW, 
 """
 from __future__ import annotations
 
-__all__ = ["build_dataset", "label_statistics"]
+from ..errors import DataError
+
+__all__ = ["build_dataset", "label_statistics", "count_classes", "flip_draw"]
 
 
 def build_dataset(data_cfg, split: str = "train", *, train: bool = False, length: int | None = None):
@@ -23,24 +25,53 @@ def build_dataset(data_cfg, split: str = "train", *, train: bool = False, length
     if data_cfg.dataset == "celebamask-hq":
         from .paired import PairedFolderDataset
         if not data_cfg.data_root:
-            raise ValueError("data.dataset is 'celebamask-hq' but data.data_root is empty: point it at a folder "
+            raise DataError("data.dataset is 'celebamask-hq' but data.data_root is empty: point it at a folder "
                              "prepared by `python data_prep/prepare_celebamask.py --src ARCHIVE --out FOLDER`")
         return PairedFolderDataset(data_cfg.data_root, split=split, size=data_cfg.size, flip=flip, max_items=length)
-    raise ValueError(f"unknown dataset {data_cfg.dataset!r}; expected synthfaces or celebamask-hq")
+    raise DataError(f"unknown dataset {data_cfg.dataset!r}; expected synthfaces or celebamask-hq")
+
+
+def count_classes(labels, n: int | None = None):
+    """Class statistics over the first ``n`` label maps of ``labels`` (a kit dataset, or any
+    sequence of ``H x W`` label maps): ``(pixels, presence, share)``, float64 tensors of 19 values:
+    pixel counts, the number of maps containing each class, and the sum of per-map pixel shares.
+    The one class counter of the kit: the class weights of the face parser and the MaskVAE, the
+    statistics of notebook 00 and SynthFaces' class frequencies all use it."""
+    import torch
+
+    from ..labels import NUM_CLASSES
+    n = min(len(labels) if n is None else n, len(labels))
+    pixels = torch.zeros(NUM_CLASSES, dtype=torch.float64)
+    presence = torch.zeros(NUM_CLASSES, dtype=torch.float64)
+    share = torch.zeros(NUM_CLASSES, dtype=torch.float64)
+    for i in range(n):
+        item = labels[i]
+        label = item["label"] if isinstance(item, dict) else torch.as_tensor(item)
+        counts = torch.bincount(label.flatten().long(), minlength=NUM_CLASSES).double()
+        pixels += counts
+        presence += counts > 0
+        share += counts / counts.sum()
+    return pixels, presence, share
 
 
 def label_statistics(dataset, n: int | None = None) -> dict[str, dict[str, float]]:
     """Per class: ``presence`` (fraction of faces containing it) and ``share`` (mean fraction of
     pixels) over the first ``n`` faces of any kit dataset."""
-    import torch
-
-    from ..labels import CLASS_NAMES, NUM_CLASSES
+    from ..labels import CLASS_NAMES
     n = min(n or len(dataset), len(dataset))
-    present = torch.zeros(NUM_CLASSES)
-    share = torch.zeros(NUM_CLASSES)
-    for i in range(n):
-        counts = torch.bincount(dataset[i]["label"].flatten(), minlength=NUM_CLASSES).float()
-        present += counts > 0
-        share += counts / counts.sum()
+    _, present, share = count_classes(dataset, n)
     return {"presence": {c: float(present[k] / n) for k, c in enumerate(CLASS_NAMES)},
             "share": {c: float(share[k] / n) for k, c in enumerate(CLASS_NAMES)}}
+
+
+def flip_draw(p: float, seed: int, epoch: int, index: int, stream: int = 0) -> bool:
+    """Whether training sample ``index`` is mirrored in ``epoch``: a draw from its own random stream
+    ``(seed, epoch, index)``, so it does not depend on which process or DataLoader worker loads the
+    sample, and a resumed run draws exactly the flips of an uninterrupted one."""
+    if p <= 0:
+        return False
+    if p >= 1:
+        return True
+    import numpy as np
+    ss = np.random.SeedSequence(int(seed), spawn_key=(int(stream), int(epoch), int(index)))
+    return bool(np.random.default_rng(ss).random() < p)

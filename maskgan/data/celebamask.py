@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from maskgan.errors import PreparationError
+from maskgan.errors import DataError, DataMissing, PreparationError
 from maskgan.io import atomic_save_png, atomic_write_bytes, atomic_write_json, read_json
 from maskgan.labels import CLASS_IDS, MERGE_ORDER
 from maskgan.data.layout import META_FILE, SPLITS, split_dirs
@@ -91,7 +91,7 @@ def celeba_split(file_number: int) -> str:
     """
     n = int(file_number)
     if not 1 <= n <= CELEBA_LAST_FILE:
-        raise ValueError(f"CelebA file number {n} is outside 1..{CELEBA_LAST_FILE}")
+        raise DataError(f"CelebA file number {n} is outside 1..{CELEBA_LAST_FILE}")
     if n >= CELEBA_TEST_FIRST:
         return "test"
     if n >= CELEBA_VAL_FIRST:
@@ -129,11 +129,11 @@ def read_mapping(path) -> tuple[list[MappingRow], list[dict]]:
             continue
         try:
             if len(fields) != 3:
-                raise ValueError(f"expected 3 fields 'idx orig_idx orig_file', got {len(fields)}")
+                raise DataError(f"expected 3 fields 'idx orig_idx orig_file', got {len(fields)}")
             idx, orig_idx, orig_file = int(fields[0]), int(fields[1]), fields[2]
             match = _ORIG_FILE.match(orig_file)
             if idx < 0 or orig_idx < 0 or not match or int(match.group(1)) != orig_idx + 1:
-                raise ValueError(f"expected idx >= 0 and orig_file == '{{orig_idx + 1:06d}}.jpg'")
+                raise DataError("expected idx >= 0 and orig_file == '{orig_idx + 1:06d}.jpg'")
             row = MappingRow(idx, orig_idx, orig_file)
             row.split  # raises for a CelebA number out of range
         except ValueError as e:
@@ -194,13 +194,13 @@ def merge_part_masks(parts: dict[str, np.ndarray]) -> np.ndarray:
     cloth over neck); the id of a part is its position + 1, uncovered pixels stay 0 (background).
     """
     if not parts:
-        raise ValueError("merge_part_masks needs at least one part mask")
+        raise DataError("merge_part_masks needs at least one part mask")
     unknown = sorted(set(parts) - set(MERGE_ORDER))
     if unknown:
-        raise ValueError(f"unknown part name(s) {unknown}; CelebAMask-HQ parts are {', '.join(MERGE_ORDER)}")
+        raise DataError(f"unknown part name(s) {unknown}; CelebAMask-HQ parts are {', '.join(MERGE_ORDER)}")
     shapes = {np.shape(m) for m in parts.values()}
     if len(shapes) != 1:
-        raise ValueError(f"part masks have different shapes {sorted(shapes)}")
+        raise DataError(f"part masks have different shapes {sorted(shapes)}")
     label_map = np.zeros(shapes.pop(), dtype=np.uint8)
     for name in MERGE_ORDER:
         if name in parts:
@@ -292,7 +292,7 @@ class PrepResult:
 
 def _require(path: Path, what: str) -> None:
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found; expected {what}. Point --src at the unpacked "
+        raise DataMissing(f"{path} not found; expected {what}. Point --src at the unpacked "
                                 f"CelebAMask-HQ archive (see data_prep/README.md)")
 
 
@@ -362,9 +362,9 @@ def prepare_celebamask(src, out, size: int = 512, workers: int = 4, limit: int |
     and the summary is printed.
     """
     if on_error not in ("raise", "report"):
-        raise ValueError(f"on_error must be 'raise' or 'report', got {on_error!r}")
+        raise DataError(f"on_error must be 'raise' or 'report', got {on_error!r}")
     if int(size) < 1 or int(part_size) < 1 or int(workers) < 1 or (limit is not None and int(limit) < 1):
-        raise ValueError(f"size, part_size, workers and limit must be positive; got {size}, {part_size}, "
+        raise DataError(f"size, part_size, workers and limit must be positive; got {size}, {part_size}, "
                          f"{workers}, {limit}")
     src, out = Path(src), Path(out)
     _require(src, "the unpacked CelebAMask-HQ archive folder")
@@ -376,12 +376,12 @@ def prepare_celebamask(src, out, size: int = 512, workers: int = 4, limit: int |
     if meta_path.exists():
         old = read_json(meta_path)
         if old.get("dataset") != "celebamask-hq" or old.get("size") != int(size):
-            raise ValueError(f"{meta_path} describes dataset {old.get('dataset')!r} at size {old.get('size')}; "
+            raise DataError(f"{meta_path} describes dataset {old.get('dataset')!r} at size {old.get('size')}; "
                              f"refusing to mix it with celebamask-hq at size {size}. Use another --out folder")
 
     rows, problems = read_mapping(mapping_path)
     if not rows:
-        raise ValueError(f"{mapping_path} has no usable rows; expected lines like '0 119613 119614.jpg'")
+        raise DataError(f"{mapping_path} has no usable rows; expected lines like '0 119613 119614.jpg'")
     mapped = {r.idx for r in rows}
     # With a limit, only the first N faces (by idx) are read and checked.
     last = rows[min(int(limit), len(rows)) - 1].idx if limit is not None else None

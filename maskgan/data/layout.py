@@ -17,6 +17,7 @@ serves both::
 from __future__ import annotations
 
 from pathlib import Path
+from maskgan.errors import DataError
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 META_FILE = "meta.json"
@@ -29,6 +30,6 @@ IMAGE_EXTS: tuple[str, ...] = (".png", ".jpg", ".jpeg")
 def split_dirs(root, split: str) -> tuple[Path, Path]:
     """``(images_dir, masks_dir)`` of a split, with a clear error for an unknown split name."""
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+        raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     root = Path(root)
     return root / split / IMAGE_DIR, root / split / MASK_DIR

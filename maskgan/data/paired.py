@@ -22,12 +22,13 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from maskgan.io import read_json
+from maskgan.errors import DataError, DataMissing
+from maskgan.io import atomic_write_json, read_json
 from maskgan.labels import flip_labels, validate_label_map
 from maskgan.data.layout import IMAGE_EXTS, META_FILE, split_dirs
 from maskgan.data.tensors import image_to_tensor
 
-__all__ = ["PairedFolderDataset", "load_image", "load_label_map"]
+__all__ = ["PairedFolderDataset", "load_image", "load_label_map", "validate_pairs"]
 
 _HOW_TO_MAKE = ("run `python data_prep/prepare_celebamask.py --src ARCHIVE --out ROOT` (CelebAMask-HQ, "
                 "see data_prep/README.md) or materialise SynthFaces into ROOT")
@@ -37,7 +38,7 @@ def _resize_to(im: Image.Image, size: int | None, resample, path) -> Image.Image
     if size is None or im.size == (size, size):
         return im
     if im.width != im.height:
-        raise ValueError(f"{path} is {im.width}x{im.height}; resizing to {size}x{size} needs a square image")
+        raise DataError(f"{path} is {im.width}x{im.height}; resizing to {size}x{size} needs a square image")
     return im.resize((size, size), resample, **({"reducing_gap": 3.0} if resample == Image.LANCZOS else {}))
 
 
@@ -58,7 +59,7 @@ def load_label_map(path, size: int | None = None) -> torch.Tensor:
     """
     with Image.open(path) as im:
         if im.mode not in ("L", "P", "I", "I;16"):
-            raise ValueError(f"{path} is a mode {im.mode!r} image; expected a single-channel label map "
+            raise DataError(f"{path} is a mode {im.mode!r} image; expected a single-channel label map "
                              f"(mode 'L') of class ids 0..18, not a colour visualisation")
         arr = np.asarray(im)
         validate_label_map(arr, source=str(path))
@@ -83,21 +84,21 @@ class PairedFolderDataset(Dataset):
         self.size = None if size is None else int(size)
         self.flip_p = 0.5 if flip is True else float(flip)
         if not 0.0 <= self.flip_p <= 1.0:
-            raise ValueError(f"flip must be True/False or a probability in [0, 1], got {flip!r}")
+            raise DataError(f"flip must be True/False or a probability in [0, 1], got {flip!r}")
         if max_items is not None and int(max_items) < 1:
-            raise ValueError(f"max_items must be a positive number or None, got {max_items!r}")
+            raise DataError(f"max_items must be a positive number or None, got {max_items!r}")
         self.images_dir, self.masks_dir = split_dirs(self.root, split)
         for folder in (self.images_dir, self.masks_dir):
             if not folder.is_dir():
-                raise FileNotFoundError(f"{folder} not found: {self.root} is not a prepared dataset with a "
+                raise DataMissing(f"{folder} not found: {self.root} is not a prepared dataset with a "
                                         f"'{split}' split; {_HOW_TO_MAKE}")
         images = self._list(self.images_dir, IMAGE_EXTS)
         masks = self._list(self.masks_dir, (".png",))
         if not images and not masks:
-            raise FileNotFoundError(f"{self.root / split} has no image/mask pairs; {_HOW_TO_MAKE}")
+            raise DataMissing(f"{self.root / split} has no image/mask pairs; {_HOW_TO_MAKE}")
         only_images, only_masks = sorted(images.keys() - masks.keys()), sorted(masks.keys() - images.keys())
         if only_images or only_masks:
-            raise ValueError(f"{self.root / split}: unmatched files; images without a mask: "
+            raise DataError(f"{self.root / split}: unmatched files; images without a mask: "
                              f"{_shorten(only_images)}; masks without an image: {_shorten(only_masks)}")
         self.names = sorted(images)[: None if max_items is None else int(max_items)]
         self._images, self._masks = images, masks
@@ -115,29 +116,61 @@ class PairedFolderDataset(Dataset):
             if path.suffix.lower() not in exts or not path.is_file():
                 strays.append(path.name)
             elif path.stem in found:
-                raise ValueError(f"{folder}: {found[path.stem].name} and {path.name} share the name {path.stem!r}")
+                raise DataError(f"{folder}: {found[path.stem].name} and {path.name} share the name {path.stem!r}")
             else:
                 found[path.stem] = path
         if strays:
-            raise ValueError(f"{folder} holds files that are not {'/'.join(exts)}: {_shorten(strays)}")
+            raise DataError(f"{folder} holds files that are not {'/'.join(exts)}: {_shorten(strays)}")
         return found
 
     def __len__(self) -> int:
         return len(self.names)
 
-    def __getitem__(self, i: int) -> dict:
+    def _load(self, i: int) -> tuple[torch.Tensor, torch.Tensor, str]:
         name = self.names[i]
         image_path, mask_path = self._images[name], self._masks[name]
-        with Image.open(image_path) as im, Image.open(mask_path) as mk:
-            if im.size != mk.size:
-                raise ValueError(f"{image_path} is {im.width}x{im.height} but {mask_path} is "
-                                 f"{mk.width}x{mk.height}; an image and its mask must have the same size")
-        image = load_image(image_path, self.size)
-        label = load_label_map(mask_path, self.size)
-        if self.flip_p > 0 and float(torch.rand(())) < self.flip_p:
+        try:
+            with Image.open(image_path) as im, Image.open(mask_path) as mk:
+                if im.size != mk.size:
+                    raise DataError(f"{image_path} is {im.width}x{im.height} but {mask_path} is "
+                                    f"{mk.width}x{mk.height}; an image and its mask must have the same size")
+            image = load_image(image_path, self.size)
+            label = load_label_map(mask_path, self.size)
+        except (OSError, SyntaxError, Image.DecompressionBombError) as e:
+            raise DataError(f"cannot read the pair {name!r} ({image_path}, {mask_path}): {e}") from None
+        return image, label, name
+
+    def _item(self, image, label, name, flipped: bool) -> dict:
+        if flipped:
             image = image.flip(-1)
             label = flip_labels(label)
         return {"image": image.contiguous(), "label": label.contiguous(), "name": name}
+
+    def __getitem__(self, i: int) -> dict:
+        """Pair ``i``; with ``flip`` mirrored at random (``torch.rand``)."""
+        image, label, name = self._load(i)
+        return self._item(image, label, name, self.flip_p > 0 and float(torch.rand(())) < self.flip_p)
+
+    def sample(self, i: int, *, epoch: int, seed: int) -> dict:
+        """Pair ``i`` as the training loop draws it in ``epoch``: mirrored by
+        :func:`maskgan.data.flip_draw` of ``(seed, epoch, i)``, the same in any DataLoader worker."""
+        from . import flip_draw
+        image, label, name = self._load(i)
+        return self._item(image, label, name, flip_draw(self.flip_p, seed, epoch, i))
+
+    def label(self, i: int) -> torch.Tensor:
+        """The label map of pair ``i`` alone (unflipped), e.g. EBST's reference mask ``M^ref``."""
+        path = self._masks[self.names[i]]
+        try:
+            return load_label_map(path, self.size)
+        except (OSError, SyntaxError) as e:
+            raise DataError(f"cannot read the label map {path}: {e}") from None
+
+    def validate(self, workers: int = 0, cache: bool = True, progress: bool = True) -> dict:
+        """Read every file of the split once (image header and size, mask values 0..18) and raise
+        one :class:`DataError` listing every bad file. Results are cached in
+        ``<root>/<split>/.validated.json`` by file size and mtime, so a second call is cheap."""
+        return validate_pairs(self, workers=workers, cache=cache, progress=progress)
 
     def __repr__(self) -> str:
         return (f"PairedFolderDataset({str(self.root)!r}, split={self.split!r}, {len(self)} pairs, "
@@ -148,3 +181,70 @@ def _shorten(names: list[str], n: int = 10) -> str:
     if not names:
         return "none"
     return ", ".join(names[:n]) + (f", ... ({len(names)} in all)" if len(names) > n else "")
+
+
+def _check_pair(args: tuple[str, str, int | None]) -> str | None:
+    """The problem with one (image, mask) pair, naming the file, or None (a process-pool task)."""
+    image_path, mask_path, size = args
+    try:
+        with Image.open(image_path) as im:
+            im.load()
+            image_size = im.size
+    except Exception as e:  # noqa: BLE001 - every problem of a file is reported with its name
+        return f"{image_path}: {e}"
+    try:
+        with Image.open(mask_path) as mk:
+            mask_size = mk.size
+        load_label_map(mask_path, None)
+    except Exception as e:  # noqa: BLE001
+        return str(e) if str(mask_path) in str(e) else f"{mask_path}: {e}"
+    if image_size != mask_size:
+        return f"{image_path} is {image_size[0]}x{image_size[1]} but {mask_path} is {mask_size[0]}x{mask_size[1]}"
+    return None
+
+
+def validate_pairs(ds: "PairedFolderDataset", workers: int = 0, cache: bool = True, progress: bool = True) -> dict:
+    """See :meth:`PairedFolderDataset.validate`; returns ``{"checked", "cached", "problems"}``."""
+    import os
+    cache_path = ds.root / ds.split / ".validated.json"
+    known = {}
+    if cache and cache_path.exists():
+        try:
+            known = read_json(cache_path)
+        except ValueError:
+            known = {}
+
+    def stamp(path: Path) -> str:
+        st = path.stat()
+        return f"{st.st_size}:{st.st_mtime_ns}"
+    todo, stamps = [], {}
+    for name in ds.names:
+        ip, mp = ds._images[name], ds._masks[name]
+        stamps[name] = f"{stamp(ip)}|{stamp(mp)}"
+        if known.get(name) != stamps[name]:
+            todo.append((name, (str(ip), str(mp), ds.size)))
+    problems: list[str] = []
+    if todo:
+        from tqdm.auto import tqdm
+        args = [a for _, a in todo]
+        if workers and workers > 1 and len(todo) > 64:
+            from concurrent.futures import ProcessPoolExecutor
+            with ProcessPoolExecutor(workers) as pool:
+                results = list(tqdm(pool.map(_check_pair, args, chunksize=64), total=len(args),
+                                    desc=f"checking {ds.split} files", disable=not progress))
+        else:
+            results = [_check_pair(a) for a in tqdm(args, desc=f"checking {ds.split} files",
+                                                    disable=not progress or len(args) < 200)]
+        for (name, _), problem in zip(todo, results):
+            if problem is None:
+                known[name] = stamps[name]
+            else:
+                known.pop(name, None)
+                problems.append(problem)
+        if cache and os.access(cache_path.parent, os.W_OK):
+            atomic_write_json(cache_path, known)
+    if problems:
+        raise DataError(f"{ds.root / ds.split}: {len(problems)} of {len(ds.names)} pairs are unreadable or "
+                        f"invalid; fix or remove them:\n  " + "\n  ".join(problems[:50])
+                        + (f"\n  ... ({len(problems)} in all)" if len(problems) > 50 else ""))
+    return {"checked": len(todo), "cached": len(ds.names) - len(todo), "problems": []}

@@ -31,12 +31,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from maskgan.errors import DataError
 from maskgan.io import atomic_save_png, atomic_write_json, read_json
-from maskgan.labels import CLASS_NAMES, NUM_CLASSES, flip_labels
+from maskgan.labels import CLASS_NAMES, flip_labels
 from maskgan.data.layout import META_FILE, PARAMS_DIR, SPLITS, split_dirs
 from maskgan.data.synth.edits import EDIT_CLASSES, EDIT_FAMILIES, apply_edit, check_family
 from maskgan.data.synth.params import Layout, Style, face_params, sample_layout, sample_style, split_key
-from maskgan.data.synth.render import MAX_SIZE, MIN_SIZE, check_size, part_coverage, render
+from maskgan.data.synth.render import MAX_SIZE, MIN_SIZE, check_size, part_coverage, render, render_labels
 from maskgan.data.tensors import image_to_tensor, label_to_tensor
 
 __all__ = [
@@ -68,8 +69,9 @@ def render_face(split: str, index: int, size: int, base_seed: int = 0) -> tuple[
 def edit_pair(family: str, split: str, index: int, size: int, base_seed: int = 0) -> dict:
     """An (original, edited) pair of face ``index`` with a shared style and seed.
 
-    Returns a dict with ``image``, ``labels``, ``edited_image``, ``edited_labels`` (numpy uint8),
-    ``layout``, ``edited_layout`` (:class:`Layout`), ``style``, ``seed``, ``family``. The original
+    Returns a dict with the kit's sample tensors, ``image`` and ``edited_image`` (float32 3xHxW in
+    [-1, 1]), ``label`` and ``edited_label`` (int64 HxW), and ``name``, ``layout``,
+    ``edited_layout`` (:class:`Layout`), ``style``, ``seed``, ``family``. The original
     layout may differ from the sampled face when the edit needed a precondition (see
     :func:`apply_edit`). Deterministic in ``(family, split, index, base_seed)``.
     """
@@ -80,28 +82,30 @@ def edit_pair(family: str, split: str, index: int, size: int, base_seed: int = 0
     original, edited = apply_edit(layout, family, np.random.default_rng(ss))
     image, labels = render(original, style, size, seed)
     edited_image, edited_labels = render(edited, style, size, seed)
-    return {"image": image, "labels": labels, "edited_image": edited_image, "edited_labels": edited_labels,
-            "layout": original, "edited_layout": edited, "style": style, "seed": seed, "family": family}
+    return {"image": image_to_tensor(image), "label": label_to_tensor(labels),
+            "edited_image": image_to_tensor(edited_image), "edited_label": label_to_tensor(edited_labels),
+            "name": face_name(split, index), "layout": original, "edited_layout": edited, "style": style,
+            "seed": seed, "family": family}
 
 
-def edit_region(pair: dict) -> np.ndarray:
-    """Boolean HxW mask of the pixels an edit may change: where the classes of its family
+def edit_region(pair: dict) -> torch.Tensor:
+    """Boolean HxW tensor of the pixels an edit may change: where the classes of its family
     (:data:`EDIT_CLASSES`) physically are in the original or the edited layout, hidden parts
     included (:func:`part_coverage`). Outside it (give or take a 1-2 px anti-aliased border) the
     ground-truth edited image equals the original, so an editing method should leave it alone."""
-    size = pair["image"].shape[0]
+    size = pair["label"].shape[-1]
     mask = np.zeros((size, size), bool)
     for layout in (pair["layout"], pair["edited_layout"]):
         cov = part_coverage(layout, pair["style"], size, pair["seed"])
         for name in EDIT_CLASSES[pair["family"]]:
             if name in cov:
                 mask |= cov[name] > 0
-    return mask
+    return torch.from_numpy(mask)
 
 
 def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise DataError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
@@ -133,14 +137,35 @@ class SynthFacesDataset(Dataset):
         ss = np.random.SeedSequence(self.base_seed, spawn_key=(split_key(self.split), index, _FLIP_STREAM))
         return bool(np.random.default_rng(ss).random() < 0.5)
 
-    def __getitem__(self, index) -> dict:
+    def _check(self, index) -> int:
         index = operator.index(index)
         if not 0 <= index < self.length:
             raise IndexError(f"SynthFacesDataset({self.split!r}) has {self.length} items; index {index} is out of range")
+        return index
+
+    def _item(self, index: int, flipped: bool) -> dict:
         image, labels = render_face(self.split, index, self.size, self.base_seed)
-        if self.flipped(index):
+        if flipped:
             image, labels = image[:, ::-1], flip_labels(labels)
         return {"image": image_to_tensor(image), "label": label_to_tensor(labels), "name": face_name(self.split, index)}
+
+    def __getitem__(self, index) -> dict:
+        index = self._check(index)
+        return self._item(index, self.flipped(index))
+
+    def sample(self, index, *, epoch: int, seed: int) -> dict:
+        """Item ``index`` as the training loop draws it in ``epoch``: mirrored (when ``flip``) by
+        :func:`maskgan.data.flip_draw` of ``(seed, epoch, index)``, whatever process loads it."""
+        from . import flip_draw
+        index = self._check(index)
+        return self._item(index, self.flip and flip_draw(0.5, seed, epoch, index, _FLIP_STREAM))
+
+    def label(self, index) -> torch.Tensor:
+        """The label map of item ``index`` alone (unflipped), without painting the image: what EBST
+        needs of a reference face (``M^ref``)."""
+        index = self._check(index)
+        layout, style, seed = face_params(self.split, index, self.base_seed)
+        return label_to_tensor(render_labels(layout, style, self.size, seed))
 
 
 # --- writing to disk ---------------------------------------------------------------------------
@@ -170,12 +195,12 @@ def _check_counts(counts) -> dict[str, int]:
         raise TypeError(f"counts must be a dict like {DEFAULT_COUNTS}, got {type(counts).__name__}")
     unknown = [k for k in counts if k not in SPLITS]
     if unknown:
-        raise ValueError(f"counts has unknown split(s) {unknown}; expected keys among {', '.join(SPLITS)}")
+        raise DataError(f"counts has unknown split(s) {unknown}; expected keys among {', '.join(SPLITS)}")
     out = {}
     for split in SPLITS:
         n = counts.get(split, 0)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"counts[{split!r}] must be a non-negative integer, got {n!r}")
+            raise DataError(f"counts[{split!r}] must be a non-negative integer, got {n!r}")
         out[split] = int(n)
     return out
 
@@ -189,7 +214,7 @@ def _read_meta(root: Path, size: int, base_seed: int) -> tuple[dict[str, int], b
     meta = read_json(path)
     for key, want in (("dataset", "synthfaces"), ("size", size), ("base_seed", base_seed)):
         if meta.get(key) != want:
-            raise ValueError(f"{path} has {key} = {meta.get(key)!r} but this run asks for {want!r}; "
+            raise DataError(f"{path} has {key} = {meta.get(key)!r} but this run asks for {want!r}; "
                              f"materialise into another folder (faces of different settings do not mix)")
     return {s: int(meta.get("counts", {}).get(s, 0)) for s in SPLITS}, bool(meta.get("complete", False))
 
@@ -251,14 +276,10 @@ def class_frequencies(n: int = 1000, size: int = 64, split: str = "train", base_
     ``result[name]``: fraction of faces in which the class appears; ``result[name + "_share"]``: its
     mean share of the pixels. Useful to compare with CelebAMask-HQ and to check the sampler.
     """
+    from . import count_classes
     n = _positive_int("n", n)
-    present = np.zeros(NUM_CLASSES)
-    share = np.zeros(NUM_CLASSES)
-    for i in range(n):
-        _, labels = render_face(split, i, size, base_seed)
-        hist = np.bincount(labels.ravel(), minlength=NUM_CLASSES)
-        present += hist > 0
-        share += hist / labels.size
+    ds = SynthFacesDataset(split, size=size, length=n, base_seed=base_seed)
+    _, present, share = count_classes([ds.label(i) for i in range(n)])
     out = {name: float(present[c] / n) for c, name in enumerate(CLASS_NAMES)}
     out.update({f"{name}_share": float(share[c] / n) for c, name in enumerate(CLASS_NAMES)})
     return out

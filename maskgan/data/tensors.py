@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from maskgan.errors import DataError
 
 __all__ = ["image_to_tensor", "label_to_tensor"]
 
@@ -14,7 +15,7 @@ def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     if not arr.flags.writeable:  # e.g. np.asarray of a PIL image: torch wants memory it may write
         arr = arr.copy()
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"expected a uint8 RGB image (H, W, 3), got {arr.dtype} {arr.shape}")
+        raise DataError(f"expected a uint8 RGB image (H, W, 3), got {arr.dtype} {arr.shape}")
     return torch.from_numpy(arr).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
 
 

@@ -8,11 +8,13 @@ claims that EBST makes the DMN **robust to edited masks**. SynthFaces adds what 
 give: the ground-truth image of every edit, so edit quality is measured against the truth.
 
     from maskgan.evaluation import evaluate_run, format_eval_table, eval_figures
-    metrics = evaluate_run("runs/demo")          # trains the parser if needed; writes metrics.json
-    print(format_eval_table(metrics))
-    figures = eval_figures("runs/demo", metrics)  # saved under runs/demo/figures/06_*.png
+    result = evaluate_run("runs/demo")           # trains the parser if needed; writes metrics.json
+    print(format_eval_table(result))
+    result.stages["ebst"].edit.psnr              # typed records (maskgan.evaluation.records)
+    figures = eval_figures("runs/demo", result)  # saved under runs/demo/figures/06_*.png
 
-What :func:`evaluate_run` measures, for every generator stage in the run (``p2p``, ``dmn``, ``ebst``):
+What :func:`evaluate_run` measures, for every generator stage in the run (``p2p``, ``dmn``, ``ebst``,
+``dmn_matched``: every stage of :mod:`maskgan.stages` that renders faces):
 
 * **mask fidelity** (Sec. 4's segmentation accuracy): parser pixel accuracy and mIoU of
   reconstructions ``DMN(M^t, style of (I^t, M^t))`` against ``M^t``, and of edits (an edited mask
@@ -26,13 +28,15 @@ What :func:`evaluate_run` measures, for every generator stage in the run (``p2p`
   fidelity), the unedited original against the ground-truth edit ("no edit", the floor of edit
   fidelity), and SWD between two real sets (the floor of SWD).
 
-:func:`run_ablation` trains whatever the ablation lacks (vae, dmn, ebst, p2p, parser) and evaluates.
+:func:`run_ablation` trains whatever the ablation lacks (every registered stage), then evaluates.
 """
 from __future__ import annotations
 
-from .ablation import ABLATION_STAGES, run_ablation, stage_is_complete
-from .report import STAGE_TITLES, eval_figures, format_eval_table
-from .run import EVAL_KEYS, GENERATOR_STAGES, evaluate_run, evaluation_config, load_generator
+from .ablation import run_ablation
+from .records import Evaluation, MaskVAEEval, PairFidelity, Segmentation, StageEval
+from .report import as_evaluation, eval_figures, format_eval_table, stage_title
+from .run import evaluate_maskvae, evaluate_run, evaluation_config
 
-__all__ = ["evaluate_run", "evaluation_config", "load_generator", "format_eval_table", "eval_figures",
-           "run_ablation", "stage_is_complete", "GENERATOR_STAGES", "STAGE_TITLES", "ABLATION_STAGES", "EVAL_KEYS"]
+__all__ = ["evaluate_run", "evaluation_config", "evaluate_maskvae", "format_eval_table", "eval_figures",
+           "run_ablation", "stage_title", "as_evaluation", "Evaluation", "StageEval", "Segmentation",
+           "PairFidelity", "MaskVAEEval"]

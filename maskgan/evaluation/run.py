@@ -3,23 +3,24 @@
 How the numbers are made (one pass over the test data, every generator stage on every batch):
 
 1. **Face parser** (stage ``parser``, :mod:`maskgan.train.parser`): trained on the run's training
-   split if ``<run_dir>/parser`` has no finished checkpoint, then scored on the real test images.
+   split if ``<run_dir>/parser`` is missing or shorter than ``parser.steps``, then scored on the
+   real test images.
 2. **Reconstructions**: test face ``(I^t, M^t)`` -> ``G.render(M^t, G.style(I^t, M^t))``; the
    parser's pixel accuracy / mIoU of the output against ``M^t``, PSNR / SSIM against ``I^t``.
 3. **Edits** (SynthFaces): for every edit family, pairs ``edit_pair(family, "test", i)`` for
-   ``i < eval_edits``: the edited mask rendered in the style of the *original* face, compared
+   ``i < eval.edits``: the edited mask rendered in the style of the *original* face, compared
    with the ground-truth edited render (PSNR / SSIM, whole image and inside / outside the edited
    region) and parsed against the edited mask. The region is :func:`maskgan.data.synthfaces.edit_region`
    grown by :data:`REGION_DILATE` px, so that the 1-2 px anti-aliased border of a moved part
    counts as inside and "outside" holds only pixels the edit must not change.
 4. **Distribution**: SWD of the reconstructions against the real test images; FID if the
    Inception weights are available. Images are kept as 8-bit (at most 256 px a side) for these.
-5. **MaskVAE**: held-out reconstruction (:func:`maskgan.train.evaluate_maskvae`) and interpolation
+5. **MaskVAE**: held-out reconstruction (:func:`evaluate_maskvae`) and interpolation
    smoothness: ``label_change_fraction`` along ``INTERP_STEPS`` decoded steps between pairs of test masks.
 
 Generators are rebuilt from their own checkpoints' configs (a p2p, dmn and ebst of one run may
 differ in width); the data and the evaluation settings come from :func:`evaluation_config`.
-Test faces are the first ``eval_faces`` of the test split; everything is deterministic given the
+Test faces are the first ``eval.faces`` of the test split; everything is deterministic given the
 run's checkpoints (seeds are recorded in the result).
 """
 from __future__ import annotations
@@ -32,24 +33,19 @@ import torch
 import torch.nn.functional as F
 
 from ..config import Config
-from ..editing import load_run_config
+from ..device import resolve_device
+from ..errors import ConfigError, StageMissing
 from ..labels import one_hot
-from ..metrics import (SegmentationMeter, fid, fid_available, label_change_fraction, load_inception, psnr,
-                       sliced_wasserstein, ssim)
-from ..nn import build_dmn, build_maskvae, interpolate, logits_to_labels
-from ..nn.baseline import build_p2p
-from ..runs import record_metrics
-from ..train.checkpoint import latest_checkpoint, load_weights
+from ..metrics import (PAIR_KEYS, SegmentationMeter, fid, fid_available, grow_region, label_change_fraction,
+                       load_inception, pair_scores, psnr, sliced_wasserstein, ssim)
+from ..nn import interpolate, logits_to_labels
+from ..run import Run
+from ..stages import generator_stages, get_stage
+from .records import Evaluation, MaskVAEEval, PairFidelity, ParserRecord, Reference, Segmentation, StageEval
 
-__all__ = ["GENERATOR_STAGES", "EVAL_KEYS", "REGION_DILATE", "INTERP_STEPS", "evaluate_run", "evaluation_config",
-           "load_generator", "training_record", "no_generator_message"]
+__all__ = ["REGION_DILATE", "INTERP_STEPS", "evaluate_run", "evaluation_config", "evaluate_maskvae",
+           "no_generator_message"]
 
-#: Generator stages in ablation order: the baseline, the DMN after stage I, the DMN after EBST, and
-#: the control: stage I alone for as many generator updates as EBST's total.
-GENERATOR_STAGES: tuple[str, ...] = ("p2p", "dmn", "ebst", "dmn_matched")
-#: TrainConfig fields that set up the evaluation (the parser and the sample counts).
-EVAL_KEYS: tuple[str, ...] = ("parser_steps", "parser_batch_size", "parser_lr", "parser_base", "parser_depth",
-                              "parser_balance", "eval_faces", "eval_edits")
 #: Pixels by which SynthFaces' edit region is grown (covers the anti-aliased border of moved parts).
 REGION_DILATE = 2
 #: Decoded masks along each MaskVAE interpolation (t = 0, 1/8, ..., 1).
@@ -62,92 +58,39 @@ SWD_PATCHES = 64
 
 
 def no_generator_message(run_dir: Path | str) -> str:
-    run_dir = Path(run_dir)
-    return (f"{run_dir} has no trained generator to evaluate (none of {', '.join(s + '/' for s in GENERATOR_STAGES)} "
-            f"holds a checkpoint). Train one first: notebooks 02_ebst_stage1 and 03_ebst_stage2 with this run_dir "
-            f"(or `python -m maskgan train dmn --run-dir {run_dir}`), or run "
+    gens = generator_stages()
+    method = [get_stage(s) for s in gens if get_stage(s).role == "generator"]
+    return (f"{run_dir} has no trained generator to evaluate (none of {', '.join(s + '/' for s in gens)} holds a "
+            f"checkpoint). Train one first: {method[0].title}: {method[0].how_to_train(run_dir)}; or run "
             f"`python -m maskgan ablation --run-dir {run_dir}` to train everything the evaluation compares.")
 
 
-def _step_of(ckpt: Path) -> int:
-    return int(ckpt.name.rsplit("_", 1)[1])
-
-
-def load_generator(run_dir: Path | str, stage: str, device="cpu"):
-    """``(generator in eval mode, its Config, {"checkpoint", "steps"})`` of a generator stage.
-
-    ``p2p`` gives a :class:`~maskgan.nn.baseline.MaskOnlyGenerator`, ``dmn`` / ``ebst`` a
-    :class:`~maskgan.nn.dmn.DenseMappingNetwork`; both have ``style(image, mask)`` and ``render(mask, style)``.
-    """
-    if stage not in GENERATOR_STAGES:
-        raise ValueError(f"unknown generator stage {stage!r}; expected one of {', '.join(GENERATOR_STAGES)}")
-    ckpt = latest_checkpoint(Path(run_dir) / stage)
-    if ckpt is None:
-        raise FileNotFoundError(f"{Path(run_dir) / stage} has no checkpoint: run "
-                                f"`python -m maskgan train {stage} --run-dir {run_dir}` first")
-    cfg = load_run_config(ckpt)
-    net = build_p2p(cfg) if stage == "p2p" else build_dmn(cfg)
-    load_weights(net, ckpt / f"{'p2p' if stage == 'p2p' else 'dmn'}.safetensors")
-    return net.to(device).eval(), cfg, {"checkpoint": str(ckpt), "steps": _step_of(ckpt)}
-
-
-def training_record(run_dir: Path | str, stage: str) -> dict:
-    """How much training a generator stage has had. EBST fine-tunes the stage-I DMN and each of its
-    iterations updates the DMN twice (stage I, then stage II with the blender; Algorithm 1), so its
-    ``generator_updates`` = stage-I steps + 2 x EBST steps; for p2p and dmn it is their steps.
-    (The stage-I steps are those of the ``dmn`` checkpoint present now, which EBST started from
-    unless stage I was trained further afterwards.)"""
-    run_dir = Path(run_dir)
-    steps = _step_of(latest_checkpoint(run_dir / stage))
-    if stage != "ebst":
-        return {"steps": steps, "generator_updates": steps}
-    dmn = latest_checkpoint(run_dir / "dmn")
-    pre = _step_of(dmn) if dmn is not None else 0
-    return {"steps": steps, "pretrained_stage1_steps": pre, "generator_updates": pre + 2 * steps}
-
-
-def evaluation_config(run_dir: Path | str, preset: str | None = None, overrides: dict | None = None) -> Config:
-    """The config that evaluates ``run_dir``: the one its newest generator was trained with
-    (ebst, else dmn, else p2p), with the evaluation settings (:data:`EVAL_KEYS`) of ``preset`` when
-    given (useful for runs trained before those settings existed), then ``overrides`` (dotted keys)."""
-    run_dir = Path(run_dir)
-    for stage in reversed(GENERATOR_STAGES):
-        ckpt = latest_checkpoint(run_dir / stage)
-        if ckpt is not None:
-            break
-    else:
-        raise FileNotFoundError(no_generator_message(run_dir))
-    cfg = load_run_config(ckpt)
+def evaluation_config(run: Run | Path | str, preset: str | None = None, overrides: dict | None = None) -> Config:
+    """The config that evaluates a run: the one its newest generator was trained with (the last
+    generator stage that has a checkpoint), with the ``parser`` and ``eval`` sections of ``preset``
+    when given, then ``overrides`` (dotted keys)."""
+    run = run if isinstance(run, Run) else Run(run)
+    trained = run.trained()
+    if not trained:
+        raise StageMissing(no_generator_message(run.path))
+    cfg = run.config(trained[-1])
     if preset:
-        ref = Config.preset(preset).train
-        cfg = cfg.with_overrides({f"train.{k}": getattr(ref, k) for k in EVAL_KEYS})
+        ref = Config.preset(preset)
+        cfg = cfg.with_overrides({"parser": ref.to_dict()["parser"], "eval": ref.to_dict()["eval"]})
     return cfg.with_overrides(overrides) if overrides else cfg
 
 
 # --- small helpers --------------------------------------------------------------------------------
 
-def _clean(x):
-    """JSON-friendly: NaN / inf -> None, tensors -> floats, recursively."""
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, torch.Tensor):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
-def _nanmean(values: list[torch.Tensor]) -> float:
+def _nanmean(values: list[torch.Tensor]) -> float | None:
     x = torch.cat(values) if values else torch.empty(0)
     x = x[~torch.isnan(x)]
-    return float(x.mean()) if x.numel() else math.nan
+    return float(x.mean()) if x.numel() else None
 
 
-def _seg(meter: SegmentationMeter) -> dict:
+def _seg(meter: SegmentationMeter, n: int) -> Segmentation:
     s = meter.compute()
-    return {"pixel_accuracy": s["pixel_accuracy"], "mean_iou": s["mean_iou"], "mean_accuracy": s["mean_accuracy"]}
+    return Segmentation(s["pixel_accuracy"], s["mean_iou"], s["mean_accuracy"], n)
 
 
 def _keep(images: torch.Tensor) -> torch.Tensor:
@@ -161,44 +104,26 @@ def _unkeep(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 127.5 - 1.0
 
 
-def _grow(region: torch.Tensor, px: int) -> torch.Tensor:
-    if px <= 0:
-        return region
-    return F.max_pool2d(region[:, None].float(), 2 * px + 1, stride=1, padding=px)[:, 0] > 0
-
-
-_PAIR_KEYS = ("psnr", "ssim", "psnr_inside", "psnr_outside", "ssim_inside", "ssim_outside")
-
-
-def _pair_scores(out: torch.Tensor, ref: torch.Tensor, region: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-image PSNR / SSIM of ``out`` against ``ref``: whole image, inside and outside ``region``."""
-    out, ref, region = out.float().cpu(), ref.float().cpu(), region.cpu()
-    return {"psnr": psnr(out, ref), "ssim": ssim(out, ref),
-            "psnr_inside": psnr(out, ref, region), "psnr_outside": psnr(out, ref, ~region),
-            "ssim_inside": ssim(out, ref, region), "ssim_outside": ssim(out, ref, ~region)}
-
-
 class _Scores:
-    """Accumulates per-image scores (lists of tensors) and a segmentation meter."""
+    """Accumulates per-image pair scores and a segmentation meter."""
 
     def __init__(self):
-        self.values: dict[str, list[torch.Tensor]] = {k: [] for k in _PAIR_KEYS}
+        self.values: dict[str, list[torch.Tensor]] = {k: [] for k in PAIR_KEYS}
         self.meter = SegmentationMeter()
         self.count = 0
 
     def add(self, scores: dict[str, torch.Tensor], parse: torch.Tensor | None = None, target=None) -> None:
         for k, v in scores.items():
-            self.values[k].append(v)
+            self.values[k].append(v.cpu())
         self.count += len(next(iter(scores.values())))
         if parse is not None:
             self.meter.update(parse.cpu(), target.cpu())
 
-    def result(self, keys=_PAIR_KEYS, seg: bool = True) -> dict:
-        out = {k: _nanmean(self.values[k]) for k in keys}
-        if seg:
-            out.update(_seg(self.meter))
-        out["n"] = self.count
-        return out
+    def fidelity(self) -> PairFidelity:
+        return PairFidelity(**{k: _nanmean(self.values[k]) for k in PAIR_KEYS}, n=self.count)
+
+    def parse(self) -> Segmentation:
+        return _seg(self.meter, self.count)
 
 
 def _batches(n: int, size: int):
@@ -208,53 +133,57 @@ def _batches(n: int, size: int):
 
 # --- the evaluation ---------------------------------------------------------------------------
 
-def _ensure_parser(run_dir: Path, cfg: Config, device, train_parser: bool, progress: bool):
+def _ensure_parser(run: Run, cfg: Config, device, train_parser: bool, progress: bool):
     from ..train import train
-    from ..train.parser import build_parser
-    ckpt = latest_checkpoint(run_dir / "parser")
+    stage = get_stage("parser")
+    ckpt = run.latest(stage)
     seconds = None
-    if ckpt is None or _step_of(ckpt) < cfg.train.parser_steps:
+    if ckpt is None or ckpt.step < cfg.parser.steps:
         if not train_parser:
-            raise FileNotFoundError(
-                f"{run_dir / 'parser'} has no finished face parser ({cfg.train.parser_steps} steps): run "
-                f"`python -m maskgan train parser --run-dir {run_dir}` (or evaluate with train_parser=True)")
+            raise StageMissing(f"{run.stage_dir(stage)} has no finished face parser ({cfg.parser.steps} steps). "
+                               f"To train it, {stage.how_to_train(run.path)} (or evaluate with train_parser=True)")
         if progress:
-            print(f"training the face parser ({cfg.train.parser_steps} steps) into {run_dir / 'parser'}")
+            print(f"training the face parser ({cfg.parser.steps} steps) into {run.stage_dir(stage)}")
         t0 = time.perf_counter()
-        train("parser", cfg, run_dir, resume=ckpt is not None, device=str(device), progress=progress)
+        # a parser trained for fewer steps than asked is trained on with a schedule to the new total
+        train("parser", cfg, run.path, resume=ckpt is not None, device=str(device), progress=progress,
+              extend_to=cfg.parser.steps if ckpt is not None else None)
         seconds = round(time.perf_counter() - t0, 2)
-        ckpt = latest_checkpoint(run_dir / "parser")
-    pcfg = load_run_config(ckpt)
+    parser, pcfg, ckpt = run.load_net(stage, device=device)
     if (pcfg.data.dataset, pcfg.data.size) != (cfg.data.dataset, cfg.data.size):
-        raise ValueError(f"the face parser in {run_dir / 'parser'} was trained on {pcfg.data.dataset} at "
-                         f"{pcfg.data.size} px, but the generators on {cfg.data.dataset} at {cfg.data.size} px; "
-                         f"delete {run_dir / 'parser'} and evaluate again to train a matching one")
-    parser = load_weights(build_parser(pcfg), ckpt / "parser.safetensors").to(device).eval()
-    return parser, {"steps": _step_of(ckpt), "checkpoint": str(ckpt), "training_seconds": seconds}
+        raise ConfigError(f"the face parser in {run.stage_dir(stage)} was trained on {pcfg.data.dataset} at "
+                          f"{pcfg.data.size} px, but the generators on {cfg.data.dataset} at {cfg.data.size} px; "
+                          f"delete {run.stage_dir(stage)} and evaluate again to train a matching one")
+    return parser, {"steps": ckpt.step, "checkpoint": str(ckpt.path), "training_seconds": seconds}
 
 
 def _edit_batch(family: str, indices, size: int, device) -> dict[str, torch.Tensor]:
     from ..data.synthfaces import edit_pair, edit_region
     pairs = [edit_pair(family, "test", i, size) for i in indices]
-
-    def img(key):
-        stacked = torch.stack([torch.from_numpy(p[key]).permute(2, 0, 1) for p in pairs])
-        return stacked.float().div(127.5).sub(1).to(device)
-
-    def lab(key):
-        return torch.stack([torch.from_numpy(p[key].astype("int64")) for p in pairs]).to(device)
-    region = torch.stack([torch.from_numpy(edit_region(p)) for p in pairs])
-    return {"image": img("image"), "label": lab("labels"), "edited_image": img("edited_image"),
-            "edited_label": lab("edited_labels"), "region": _grow(region, REGION_DILATE)}
+    batch = {k: torch.stack([p[k] for p in pairs]).to(device) for k in ("image", "label", "edited_image", "edited_label")}
+    batch["region"] = grow_region(torch.stack([edit_region(p) for p in pairs]), REGION_DILATE).to(device)
+    return batch
 
 
 @torch.no_grad()
-def _maskvae_section(run_dir: Path, test_ds, n: int, device, batch_size: int) -> dict:
-    from ..train import evaluate_maskvae
-    ckpt = latest_checkpoint(run_dir / "vae")
-    if ckpt is None:
-        return {"skipped": f"{run_dir / 'vae'} has no checkpoint (notebook 01_maskvae_pretraining trains it)"}
-    vae = load_weights(build_maskvae(load_run_config(ckpt)), ckpt / "maskvae.safetensors").to(device).eval()
+def evaluate_maskvae(vae, dataset, n: int = 200, batch_size: int = 32, device=None) -> dict:
+    """Held-out reconstruction quality of a MaskVAE (z = mu, eval mode): pixel accuracy and mIoU."""
+    device = device or next(vae.parameters()).device
+    vae.eval()
+    meter = SegmentationMeter()
+    n = min(n, len(dataset))
+    for idx in _batches(n, batch_size):
+        labels = torch.stack([dataset[i]["label"] for i in idx]).to(device)
+        meter.update(logits_to_labels(vae(one_hot(labels))[0]), labels)
+    return meter.compute()
+
+
+@torch.no_grad()
+def _maskvae_section(run: Run, test_ds, n: int, device, batch_size: int) -> MaskVAEEval | None:
+    if not run.has("vae"):
+        return None
+    ckpt = run.require("vae")
+    vae = run.maskvae(device)
     recon = evaluate_maskvae(vae, test_ds, n=n, batch_size=batch_size, device=device)
     n_pairs = max(1, min(n // 2, 32))
     a = torch.stack([test_ds[2 * j]["label"] for j in range(n_pairs)]).to(device)
@@ -265,65 +194,61 @@ def _maskvae_section(run_dir: Path, test_ds, n: int, device, batch_size: int) ->
     change = label_change_fraction(walk)
     endpoint = float((walk[0] != walk[-1]).double().mean())
     even = endpoint / (INTERP_STEPS - 1)
-    return {"steps": _step_of(ckpt), "recon_pixel_accuracy": recon["pixel_accuracy"],
-            "recon_mean_iou": recon["mean_iou"], "recon_n": min(n, len(test_ds)),
-            "interp_pairs": n_pairs, "interp_steps": INTERP_STEPS, "interp_change_mean": change["mean"],
-            "interp_change_max": change["max"], "interp_endpoint_change": endpoint,
-            # 1.0: the change is spread evenly over the steps; k: one step carries k times its share
-            "interp_max_over_even": change["max"] / even if even > 0 else math.nan}
+    return MaskVAEEval(steps=ckpt.step, recon_pixel_accuracy=recon["pixel_accuracy"],
+                       recon_mean_iou=recon["mean_iou"], recon_n=min(n, len(test_ds)), interp_pairs=n_pairs,
+                       interp_steps=INTERP_STEPS, interp_change_mean=change["mean"], interp_change_max=change["max"],
+                       interp_endpoint_change=endpoint,
+                       interp_max_over_even=change["max"] / even if even > 0 else math.nan)
 
 
-def evaluate_run(run_dir: Path | str, n: int | None = None, *, n_edits: int | None = None, device=None,
+def evaluate_run(run_dir: Path | str | Run, n: int | None = None, *, n_edits: int | None = None, device=None,
                  cfg: Config | None = None, preset: str | None = None, overrides: dict | None = None,
                  train_parser: bool = True, batch_size: int = 32, swd_seed: int = 0, record: bool = True,
-                 progress: bool = False) -> dict:
-    """Evaluate every generator stage of ``run_dir`` (p2p, dmn, ebst; see the module docstring).
+                 progress: bool = False) -> Evaluation:
+    """Evaluate every generator stage of a run (see the module docstring).
 
-    ``n``: test faces (default ``cfg.train.eval_faces``); ``n_edits``: edit pairs per SynthFaces edit
-    family (default ``cfg.train.eval_edits``; 0 skips edit fidelity); ``cfg`` / ``preset`` / ``overrides``: see
+    ``n``: test faces (default ``cfg.eval.faces``); ``n_edits``: edit pairs per SynthFaces edit
+    family (default ``cfg.eval.edits``; 0 skips edit fidelity); ``cfg`` / ``preset`` / ``overrides``: see
     :func:`evaluation_config`. Trains the face parser first when it is missing (``train_parser``).
     Writes the result into ``<run_dir>/metrics.json``, section ``eval`` (``record=True``), and returns it.
     """
-    from ..train.loop import resolve_device
     t_start = time.perf_counter()
-    run_dir = Path(run_dir)
-    stages = [s for s in GENERATOR_STAGES if latest_checkpoint(run_dir / s) is not None]
+    run = run_dir if isinstance(run_dir, Run) else Run(run_dir)
+    stages = run.trained()
     if not stages:
-        raise FileNotFoundError(no_generator_message(run_dir))
+        raise StageMissing(no_generator_message(run.path))
     if cfg is None:
-        cfg = evaluation_config(run_dir, preset, overrides)
+        cfg = evaluation_config(run, preset, overrides)
     elif overrides:
         cfg = cfg.with_overrides(overrides)
     device = resolve_device(device or cfg.device)
     torch.manual_seed(cfg.seed)
-    parser, parser_info = _ensure_parser(run_dir, cfg, device, train_parser, progress)  # may train: grads on
+    parser, parser_info = _ensure_parser(run, cfg, device, train_parser, progress)  # may train: grads on
     with torch.no_grad():
-        results = _evaluate(run_dir, stages, cfg, device, parser, parser_info, n, n_edits, batch_size, swd_seed,
-                            progress)
-    results["seconds"] = round(time.perf_counter() - t_start, 2)
-    results = _clean(results)
+        result = _evaluate(run, stages, cfg, device, parser, parser_info, n, n_edits, batch_size, swd_seed, progress)
+    result.seconds = round(time.perf_counter() - t_start, 2)
     if record:
-        record_metrics(run_dir, "eval", results)
-    return results
+        run.record_metrics("eval", result.to_dict())
+    return result
 
 
-def _evaluate(run_dir: Path, stages: list[str], cfg: Config, device, parser, parser_info: dict, n, n_edits,
-              batch_size: int, swd_seed: int, progress: bool) -> dict:
+def _evaluate(run: Run, stages: list[str], cfg: Config, device, parser, parser_info: dict, n, n_edits,
+              batch_size: int, swd_seed: int, progress: bool) -> Evaluation:
     """The measuring pass of :func:`evaluate_run` (under ``torch.no_grad``)."""
     from ..data import build_dataset
     size = cfg.data.size
     gens = {}
     for stage in stages:
-        net, gcfg, _ = load_generator(run_dir, stage, device)
+        net, gcfg, _ = run.generator(stage, device)
         if gcfg.data.size != size or gcfg.data.dataset != cfg.data.dataset:
-            raise ValueError(f"{run_dir / stage} was trained on {gcfg.data.dataset} at {gcfg.data.size} px, but "
-                             f"this evaluation uses {cfg.data.dataset} at {size} px; evaluate stages of one dataset "
-                             "and size")
+            raise ConfigError(f"{run.stage_dir(stage)} was trained on {gcfg.data.dataset} at {gcfg.data.size} px, but "
+                              f"this evaluation uses {cfg.data.dataset} at {size} px; evaluate stages of one dataset "
+                              "and size")
         gens[stage] = net
     test_ds = build_dataset(cfg.data, "test")
-    n = min(n or cfg.train.eval_faces, len(test_ds))
+    n = min(n or cfg.eval.faces, len(test_ds))
     synth = cfg.data.dataset == "synthfaces"
-    m = (cfg.train.eval_edits if n_edits is None else int(n_edits)) if synth else 0  # 0: no edit fidelity
+    m = (cfg.eval.edits if n_edits is None else int(n_edits)) if synth else 0  # 0: no edit fidelity
     if progress:
         print(f"evaluating {', '.join(stages)} on {n} test faces" + (f" and {m} edits per family" if m else ""))
 
@@ -339,9 +264,8 @@ def _evaluate(run_dir: Path, stages: list[str], cfg: Config, device, parser, par
         parser_real.update(parser.parse(image).cpu(), label.cpu())
         real_kept.append(_keep(image))
         for s, g in gens.items():
-            out = g.render(mask, g.style(image, mask))
-            full = {"psnr": psnr(out.float().cpu(), image.cpu()), "ssim": ssim(out.float().cpu(), image.cpu())}
-            recon[s].add(full, parser.parse(out), label)
+            out = g.render(mask, g.style(image, mask)).float()
+            recon[s].add({"psnr": psnr(out, image), "ssim": ssim(out, image)}, parser.parse(out), label)
             gen_kept[s].append(_keep(out))
 
     # 3. edits with ground truth (SynthFaces)
@@ -359,13 +283,13 @@ def _evaluate(run_dir: Path, stages: list[str], cfg: Config, device, parser, par
             for idx in _batches(m, batch_size):
                 b = _edit_batch(family, idx, size, device)
                 parser_edited.update(parser.parse(b["edited_image"]).cpu(), b["edited_label"].cpu())
-                ref = _pair_scores(b["image"], b["edited_image"], b["region"])
+                ref = pair_scores(b["image"], b["edited_image"], b["region"])
                 no_edit[family].add(ref)
                 no_edit_all.add(ref)
                 target = one_hot(b["edited_label"])
                 for s, g in gens.items():
-                    out = g.render(target, g.style(b["image"], one_hot(b["label"])))
-                    scores = _pair_scores(out, b["edited_image"], b["region"])
+                    out = g.render(target, g.style(b["image"], one_hot(b["label"]))).float()
+                    scores = pair_scores(out, b["edited_image"], b["region"])
                     parse = parser.parse(out)
                     edits[s][family].add(scores, parse, b["edited_label"])
                     edits_all[s].add(scores, parse, b["edited_label"])
@@ -379,38 +303,39 @@ def _evaluate(run_dir: Path, stages: list[str], cfg: Config, device, parser, par
     val = torch.stack([val_ds[i]["image"] for i in range(n_val)])
     swd_floor = sliced_wasserstein(_unkeep(_keep(val)), real, patches_per_image=SWD_PATCHES, seed=swd_seed)
 
-    results: dict = {
-        "dataset": cfg.data.dataset, "split": "test", "image_size": size, "num_faces": n,
-        "edit_pairs_per_family": m, "edit_families": list(families), "seed": cfg.seed, "swd_seed": swd_seed,
-        "synth_base_seed": 0 if synth else None, "test_faces": f"indices 0..{n - 1} of the test split",
-        "stages_evaluated": stages, "region_dilate_px": REGION_DILATE if m else None, "swd_patches": SWD_PATCHES,
-        "parser": {**parser_info, "real_test": {**_seg(parser_real), "n": n}},
-        "reference": {"swd_real_val_vs_test": swd_floor, "swd_real_n": n_val},
-        "fid": {"available": have_fid, "note": fid_note if not have_fid else f"Inception weights: {fid_note}"},
-        "stages": {},
-    }
-    if not m:
-        results["edits_skipped"] = ("n_edits=0 was asked for" if synth else
-                                    "edit fidelity needs ground-truth edits, which only SynthFaces provides "
-                                    f"(this run uses {cfg.data.dataset})")
-    else:
-        results["reference"]["parser_real_edits"] = {**_seg(parser_edited), "n": m * len(families)}
-        results["reference"]["no_edit"] = {"edit": no_edit_all.result(seg=False),
-                                           "edit_families": {f: no_edit[f].result(seg=False) for f in families}}
+    reference = Reference(swd_real_val_vs_test=swd_floor, swd_real_n=n_val)
+    if m:
+        reference.parser_real_edits = _seg(parser_edited, m * len(families))
+        reference.no_edit = no_edit_all.fidelity()
+        reference.no_edit_families = {f: no_edit[f].fidelity() for f in families}
+    results: dict[str, StageEval] = {}
     for s in stages:
         gen = _unkeep(torch.cat(gen_kept[s]))
-        entry = {"training": training_record(run_dir, s),
-                 "recon": recon[s].result(keys=("psnr", "ssim")),
-                 "swd": sliced_wasserstein(gen, real, patches_per_image=SWD_PATCHES, seed=swd_seed),
-                 "fid": fid(gen, real, model=inception, device=device) if have_fid else None}
+        r = recon[s].fidelity()
+        entry = StageEval(training=run.training_record(s), recon_psnr=r.psnr, recon_ssim=r.ssim,
+                          recon_parse=recon[s].parse(),
+                          swd=sliced_wasserstein(gen, real, patches_per_image=SWD_PATCHES, seed=swd_seed),
+                          fid=fid(gen, real, model=inception, device=device) if have_fid else None)
         if m:
-            overall = edits_all[s].result()
-            entry["edited_masks"] = {k: overall.pop(k) for k in ("pixel_accuracy", "mean_iou", "mean_accuracy")}
-            entry["edited_masks"]["miou_drop_vs_recon"] = entry["recon"]["mean_iou"] - entry["edited_masks"]["mean_iou"]
-            entry["edit"] = overall
-            entry["edit_families"] = {f: edits[s][f].result() for f in families}
-        results["stages"][s] = entry
+            entry.edited_parse = edits_all[s].parse()
+            entry.edit = edits_all[s].fidelity()
+            entry.edit_families = {f: edits[s][f].fidelity() for f in families}
+            entry.edit_families_parse = {f: edits[s][f].parse() for f in families}
+        results[s] = entry
 
     # 5. MaskVAE
-    results["maskvae"] = _maskvae_section(run_dir, test_ds, n, device, batch_size)
-    return results
+    vae = _maskvae_section(run, test_ds, n, device, batch_size)
+    return Evaluation(
+        dataset=cfg.data.dataset, split="test", image_size=size, num_faces=n, seed=cfg.seed, swd_seed=swd_seed,
+        swd_patches=SWD_PATCHES, test_faces=f"indices 0..{n - 1} of the test split",
+        parser=ParserRecord(steps=parser_info["steps"], checkpoint=parser_info["checkpoint"],
+                            training_seconds=parser_info["training_seconds"],
+                            real_test=_seg(parser_real, n)),
+        reference=reference, fid_available=have_fid,
+        fid_note=fid_note if not have_fid else f"Inception weights: {fid_note}", stages=results,
+        edit_pairs_per_family=m, edit_families=list(families), region_dilate_px=REGION_DILATE if m else None,
+        edits_skipped=None if m else ("n_edits=0 was asked for" if synth else
+                                      "edit fidelity needs ground-truth edits, which only SynthFaces provides "
+                                      f"(this run uses {cfg.data.dataset})"),
+        maskvae=vae, maskvae_skipped=None if vae is not None else
+        f"{run.stage_dir('vae')} has no checkpoint (notebook {get_stage('vae').notebook} trains it)")

@@ -18,10 +18,10 @@ FID needs an external weights file (see :func:`fid_available`); everything else 
 """
 from __future__ import annotations
 
-from .edits import edit_region, label_change_fraction
+from .edits import edit_region, grow_region, label_change_fraction
 from .fid import (FID_WEIGHTS_FILE, FID_WEIGHTS_URL, default_inception_path, fid, fid_available, fid_from_features,
                   frechet_distance, gaussian_stats, inception_features, load_inception)
-from .image import PSNR_CAP_DB, inside_outside, psnr, ssim, ssim_map
+from .image import PAIR_KEYS, PSNR_CAP_DB, inside_outside, pair_scores, psnr, ssim, ssim_map
 from .inception import InceptionV3Features
 from .segmentation import SegmentationMeter, confusion_matrix, mean_iou, per_class_iou, pixel_accuracy
 from .swd import laplacian_pyramid, sliced_wasserstein
@@ -31,10 +31,10 @@ InceptionFeatures = InceptionV3Features
 
 __all__ = [
     "confusion_matrix", "pixel_accuracy", "per_class_iou", "mean_iou", "SegmentationMeter",
-    "PSNR_CAP_DB", "psnr", "ssim", "ssim_map", "inside_outside",
+    "PSNR_CAP_DB", "PAIR_KEYS", "psnr", "ssim", "ssim_map", "pair_scores", "inside_outside",
     "laplacian_pyramid", "sliced_wasserstein",
     "FID_WEIGHTS_FILE", "FID_WEIGHTS_URL", "default_inception_path", "fid_available", "load_inception",
     "gaussian_stats", "frechet_distance", "fid_from_features", "inception_features", "fid",
     "InceptionV3Features", "InceptionFeatures",
-    "label_change_fraction", "edit_region",
+    "label_change_fraction", "edit_region", "grow_region",
 ]

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ._common import check_labels
 
-__all__ = ["label_change_fraction", "edit_region"]
+__all__ = ["label_change_fraction", "edit_region", "grow_region"]
 
 
 def label_change_fraction(label_maps: torch.Tensor | Sequence[torch.Tensor]) -> dict:
@@ -64,9 +64,13 @@ def edit_region(before_labels: torch.Tensor, after_labels: torch.Tensor, dilate:
         raise ValueError(f"label maps must be (H, W) or (N, H, W), got {tuple(before_labels.shape)}")
     if not isinstance(dilate, int) or dilate < 0:
         raise ValueError(f"dilate must be a non-negative number of pixels, got {dilate!r}")
-    changed = before_labels != after_labels
-    if dilate == 0:
-        return changed
-    x = changed.float().reshape(-1, 1, *changed.shape[-2:])
-    grown = F.max_pool2d(x, kernel_size=2 * dilate + 1, stride=1, padding=dilate) > 0
-    return grown.reshape(changed.shape)
+    return grow_region(before_labels != after_labels, dilate)
+
+
+def grow_region(region: torch.Tensor, px: int) -> torch.Tensor:
+    """A bool region ``(H, W)`` or ``(N, H, W)`` grown by ``px`` pixels (square neighbourhood)."""
+    if px <= 0:
+        return region.bool()
+    x = region.float().reshape(-1, 1, *region.shape[-2:])
+    grown = F.max_pool2d(x, kernel_size=2 * px + 1, stride=1, padding=px) > 0
+    return grown.reshape(region.shape)

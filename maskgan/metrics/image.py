@@ -36,7 +36,8 @@ import torch.nn.functional as F
 
 from ._common import as_pixel_mask, check_pair, to_unit_range
 
-__all__ = ["PSNR_CAP_DB", "SSIM_WINDOW", "SSIM_SIGMA", "psnr", "ssim", "ssim_map", "inside_outside"]
+__all__ = ["PSNR_CAP_DB", "SSIM_WINDOW", "SSIM_SIGMA", "PAIR_KEYS", "psnr", "ssim", "ssim_map", "pair_scores",
+           "inside_outside"]
 
 #: PSNR of identical images (and upper bound of every PSNR value unless ``cap=None``), in dB.
 PSNR_CAP_DB = 100.0
@@ -118,6 +119,21 @@ def _nanmean(x: torch.Tensor) -> float:
     return float(x[keep].mean()) if bool(keep.any()) else math.nan
 
 
+#: The scores of :func:`pair_scores`, in order.
+PAIR_KEYS: tuple[str, ...] = ("psnr", "ssim", "psnr_inside", "psnr_outside", "ssim_inside", "ssim_outside")
+
+
+def pair_scores(output: torch.Tensor, reference: torch.Tensor, region: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per image (``(N,)`` tensors): PSNR and SSIM over the whole image, inside ``region`` and
+    outside it (keys :data:`PAIR_KEYS`; NaN where a side is empty)."""
+    check_pair(output, reference, ("output", "reference"))
+    n, _, h, w = output.shape
+    inside = as_pixel_mask(region, n, h, w, "region")
+    return {"psnr": psnr(output, reference), "ssim": ssim(output, reference),
+            "psnr_inside": psnr(output, reference, inside), "psnr_outside": psnr(output, reference, ~inside),
+            "ssim_inside": ssim(output, reference, inside), "ssim_outside": ssim(output, reference, ~inside)}
+
+
 def inside_outside(output: torch.Tensor, reference: torch.Tensor, region: torch.Tensor) -> dict[str, float]:
     """PSNR and SSIM inside and outside ``region``, averaged over the batch.
 
@@ -125,12 +141,5 @@ def inside_outside(output: torch.Tensor, reference: torch.Tensor, region: torch.
     region (or complement) is empty are left out of that average. Keys: ``psnr_inside``,
     ``psnr_outside``, ``ssim_inside``, ``ssim_outside`` (PSNR capped at :data:`PSNR_CAP_DB`).
     """
-    check_pair(output, reference, ("output", "reference"))
-    n, _, h, w = output.shape
-    inside = as_pixel_mask(region, n, h, w, "region")
-    return {
-        "psnr_inside": _nanmean(psnr(output, reference, inside)),
-        "psnr_outside": _nanmean(psnr(output, reference, ~inside)),
-        "ssim_inside": _nanmean(ssim(output, reference, inside)),
-        "ssim_outside": _nanmean(ssim(output, reference, ~inside)),
-    }
+    scores = pair_scores(output, reference, region)
+    return {k: _nanmean(scores[k]) for k in ("psnr_inside", "psnr_outside", "ssim_inside", "ssim_outside")}

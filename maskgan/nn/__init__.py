@@ -23,6 +23,8 @@ from .discriminator import MultiScaleDiscriminator, PatchDiscriminator
 from .dmn import Backbone, DenseMappingNetwork, LabelEncoder, StyleEncoder
 from .layers import SFT, AdaINResnetBlock, ResnetBlock, adain, count_parameters, init_weights
 from .maskvae import MaskVAE, interpolate, logits_to_labels, logits_to_onehot
+from .baseline import MaskOnlyGenerator, build_p2p
+from .parser import FaceParser
 from .vgg import VGG19Features, load_vgg19
 
 __all__ = [
@@ -30,7 +32,8 @@ __all__ = [
     "MaskVAE", "interpolate", "logits_to_labels", "logits_to_onehot",
     "Backbone", "LabelEncoder", "StyleEncoder", "DenseMappingNetwork",
     "AlphaBlender", "PatchDiscriminator", "MultiScaleDiscriminator", "VGG19Features", "load_vgg19",
-    "build_maskvae", "build_dmn", "build_blender", "build_discriminator", "build_vgg",
+    "build_maskvae", "build_dmn", "build_blender", "build_discriminator", "build_vgg", "build_parser", "build_p2p",
+    "build_net", "NET_BUILDERS", "FaceParser", "MaskOnlyGenerator",
 ]
 
 
@@ -67,3 +70,22 @@ def build_vgg(cfg) -> VGG19Features | None:
     """Frozen VGG-19 from ``cfg.model.loss.vgg_weights`` (``None`` when it is ``"none"``)."""
     loss = cfg.model.loss
     return load_vgg19(loss.vgg_weights, normalize=loss.vgg_normalize, seed=cfg.seed)
+
+
+def build_parser(cfg) -> FaceParser:
+    """The evaluation's FaceParser with ``cfg.parser`` widths; checks ``cfg.data.size`` fits."""
+    net = FaceParser(base=cfg.parser.base, depth=cfg.parser.depth)
+    net.check_size(cfg.data.size, cfg.data.size)
+    return net
+
+
+#: Network name (as saved in checkpoints, ``<name>.safetensors``) -> builder from a Config.
+NET_BUILDERS = {"maskvae": build_maskvae, "dmn": build_dmn, "disc": build_discriminator, "blender": build_blender,
+                "p2p": build_p2p, "parser": build_parser}
+
+
+def build_net(name: str, cfg):
+    """The network saved under ``name`` in checkpoints, built from ``cfg``."""
+    if name not in NET_BUILDERS:
+        raise ValueError(f"unknown network {name!r}; the kit builds {', '.join(NET_BUILDERS)}")
+    return NET_BUILDERS[name](cfg)

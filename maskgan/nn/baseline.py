@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..labels import NUM_CLASSES
-from .layers import ResnetBlock, downsampling, init_weights, rgb_head, stem, upsampling
+from .layers import ResnetBlock, check_side, downsampling, init_weights, rgb_head, stem, upsampling
 
 __all__ = ["MaskOnlyGenerator", "build_p2p"]
 
@@ -60,11 +60,7 @@ class MaskOnlyGenerator(nn.Module):
     def check_size(self, height: int, width: int) -> None:
         """Sides must be multiples of ``2**n_down`` with a bottleneck of at least 2 px (the
         residual blocks reflection-pad by 1)."""
-        mult = 2 ** self.n_down
-        for side in (height, width):
-            if side % mult or side < 2 * mult:
-                raise ValueError(f"MaskOnlyGenerator (n_down={self.n_down}) needs height and width that are "
-                                 f"multiples of {mult} and at least {2 * mult}; got {height}x{width}")
+        check_side(f"MaskOnlyGenerator (n_down={self.n_down})", height, width, 2 ** self.n_down, 2 ** (self.n_down + 1))
 
     def _check_mask(self, mask: torch.Tensor) -> None:
         if mask.dim() != 4 or mask.shape[1] != self.num_classes:

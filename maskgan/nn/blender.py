@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import ResnetBlock, downsampling, init_weights, rgb_head, stem, upsampling
+from .layers import ResnetBlock, check_side, downsampling, init_weights, rgb_head, stem, upsampling
 
 __all__ = ["AlphaBlender"]
 
@@ -37,11 +37,7 @@ class AlphaBlender(nn.Module):
 
     def check_size(self, height: int, width: int) -> None:
         """Raise a ValueError unless the sides are multiples of ``2**n_down`` with a bottleneck >= 2."""
-        mult, least = 2 ** self.n_down, 2 ** (self.n_down + 1)
-        for side in (height, width):
-            if side % mult or side < least:
-                raise ValueError(f"AlphaBlender (n_down={self.n_down}) needs height and width that are multiples "
-                                 f"of {mult} and at least {least}; got {height}x{width}")
+        check_side(f"AlphaBlender (n_down={self.n_down})", height, width, 2 ** self.n_down, 2 ** (self.n_down + 1))
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if a.shape != b.shape:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..labels import NUM_CLASSES
-from .layers import AdaINResnetBlock, SFT, conv_block, downsampling, init_weights, rgb_head, stem, upsampling
+from .layers import AdaINResnetBlock, SFT, check_side, conv_block, downsampling, init_weights, rgb_head, stem, upsampling
 
 __all__ = ["Backbone", "LabelEncoder", "StyleEncoder", "DenseMappingNetwork"]
 
@@ -184,13 +184,8 @@ class DenseMappingNetwork(nn.Module):
 
     def check_size(self, height: int, width: int) -> None:
         """Raise a ValueError unless ``height`` x ``width`` fits this network."""
-        need_mult = max(2 ** self.n_down, 2 ** self.enc_n_down)
-        m = self.min_size()
-        for side in (height, width):
-            if side % need_mult or side < m:
-                raise ValueError(
-                    f"DMN (n_down={self.n_down}, enc_n_down={self.enc_n_down}) needs height and width that are "
-                    f"multiples of {need_mult} and at least {m}; got {height}x{width}")
+        check_side(f"DMN (n_down={self.n_down}, enc_n_down={self.enc_n_down})", height, width,
+                   max(2 ** self.n_down, 2 ** self.enc_n_down), self.min_size())
 
     def _check_mask(self, mask: torch.Tensor, what: str = "mask") -> None:
         if mask.dim() != 4:

@@ -188,6 +188,16 @@ def init_weights(module: nn.Module, std: float = 0.02, scheme: str = "demo") -> 
     return module
 
 
+def check_side(net: str, height: int, width: int, multiple: int, least: int, hint: str = "") -> None:
+    """Raise a ValueError unless both sides are multiples of ``multiple`` and at least ``least``
+    (every network of the kit halves the image a fixed number of times). ``net`` names the network
+    and its setting in the message, e.g. ``"DMN (n_down=3, enc_n_down=4)"``."""
+    for side in (height, width):
+        if side % multiple or side < least:
+            raise ValueError(f"{net} needs height and width that are multiples of {multiple} and at least {least}; "
+                             f"got {height}x{width}{hint}")
+
+
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (works on the ``meta`` device too)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

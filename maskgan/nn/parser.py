@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..labels import NUM_CLASSES
+from .layers import check_side
 
 __all__ = ["FaceParser", "DoubleConv"]
 
@@ -83,10 +84,8 @@ class FaceParser(nn.Module):
 
     def check_size(self, height: int, width: int) -> None:
         """Raise a ValueError unless both sides are multiples of ``2**depth``."""
-        mult = 2 ** self.depth
-        if height % mult or width % mult or height < mult or width < mult:
-            raise ValueError(f"FaceParser (depth={self.depth}) needs height and width that are multiples of {mult}; "
-                             f"got {height}x{width} (resize the images or use a smaller depth)")
+        check_side(f"FaceParser (depth={self.depth})", height, width, 2 ** self.depth, 2 ** self.depth,
+                   " (resize the images or use a smaller depth)")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.dim() != 4 or images.shape[1] != self.in_channels:

@@ -1,47 +1,45 @@
-"""Training: MaskVAE pretraining, DMN stage I, and EBST (Algorithm 1), one API for notebooks and CLI.
+"""Training: every stage of :mod:`maskgan.stages`, one API for notebooks and the command line.
 
     from maskgan.config import Config
     from maskgan.train import train
     summary = train("vae", Config.preset("cpu"), "runs/demo")     # then "dmn", then "ebst"
+    train("dmn", cfg, "runs/demo", resume=True, extend_to=3000)     # a finished run, trained longer
 
-A run directory holds one folder per stage (``vae/``, ``dmn/``, ``ebst/``) with ``log.jsonl``,
-``samples/``, ``checkpoints/`` and ``summary.json``; EBST reads the MaskVAE (and, when present, the
-stage-I DMN) of the same run directory. Two more stages serve the evaluation (Sec. 4):
-``parser`` (the face parser that scores generated faces, :mod:`.parser`) and ``p2p`` (the
-Pix2PixHD-m baseline of the ablation, :mod:`.baseline`).
+A run directory holds one folder per stage (:class:`maskgan.run.Run` knows the layout). EBST reads
+the MaskVAE (and, when present, the stage-I DMN) of the same run directory. Three more stages
+serve the evaluation (Sec. 4): ``parser`` (the face parser that scores generated faces,
+:mod:`.parser`), ``p2p`` (the Pix2PixHD-m baseline, :mod:`.baseline`) and ``dmn_matched`` (stage I
+for as many generator updates as EBST, :mod:`.gan`).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from .baseline import P2PTrainer
-from .checkpoint import CheckpointError, latest_checkpoint, load_weights
-from .gan import DMNTrainer, EBSTTrainer, MatchedDMNTrainer
-from .loop import Trainer, TrainingError
-from .parser import ParserTrainer, evaluate_parser
-from .vae import MaskVAETrainer, evaluate_maskvae
+from ..stages import get_stage
+from .loop import Trainer, collate
 
-__all__ = ["STAGES", "train", "make_trainer", "prepared_trainer", "Trainer", "TrainingError", "CheckpointError", "MaskVAETrainer",
-           "DMNTrainer", "EBSTTrainer", "MatchedDMNTrainer", "ParserTrainer", "P2PTrainer", "evaluate_maskvae", "evaluate_parser",
-           "latest_checkpoint", "load_weights"]
-
-#: Stage name -> trainer class.
-STAGES: dict[str, type[Trainer]] = {"vae": MaskVAETrainer, "dmn": DMNTrainer, "ebst": EBSTTrainer,
-                                    "parser": ParserTrainer, "p2p": P2PTrainer, "dmn_matched": MatchedDMNTrainer}
+__all__ = ["train", "make_trainer", "prepared_trainer", "Trainer"]
 
 
 def make_trainer(stage: str, cfg, run_dir: Path | str, **kwargs) -> Trainer:
-    if stage not in STAGES:
-        raise ValueError(f"unknown training stage {stage!r}; stages are {', '.join(STAGES)}")
-    return STAGES[stage](cfg, run_dir, **kwargs)
+    """The trainer of a registered stage (:mod:`maskgan.stages`) for ``cfg`` and ``run_dir``."""
+    return get_stage(stage).trainer_class()(cfg, run_dir, **kwargs)
 
 
 def train(stage: str, cfg, run_dir: Path | str, *, resume: bool = False, steps: int | None = None,
-          device: str | None = None, progress: bool = True) -> dict:
-    """Train one stage on the configured training split; returns the summary (also in summary.json)."""
+          extend_to: int | None = None, device: str | None = None, progress: bool = True, validate: bool = True) -> dict:
+    """Train one stage on the configured training split; returns the summary (also in summary.json).
+
+    ``steps``: stop at this step (at most the schedule's total); ``extend_to``: give a finished (or
+    running) stage a new, longer LR schedule ending at this step and train to it. A prepared
+    folder dataset is checked file by file first (``validate``; cached).
+    """
     from ..data import build_dataset
-    trainer = make_trainer(stage, cfg, run_dir, resume=resume, device=device, progress=progress)
-    return trainer.fit(build_dataset(cfg.data, "train", train=True), steps=steps)
+    dataset = build_dataset(cfg.data, "train", train=True)
+    if validate and hasattr(dataset, "validate"):
+        dataset.validate(workers=max(1, cfg.data.num_workers), progress=progress)
+    trainer = make_trainer(stage, cfg, run_dir, resume=resume, device=device, progress=progress, extend_to=extend_to)
+    return trainer.fit(dataset, steps=steps)
 
 
 def prepared_trainer(stage: str, cfg, run_dir: Path | str, *, device: str | None = None, dataset=None):
@@ -49,11 +47,14 @@ def prepared_trainer(stage: str, cfg, run_dir: Path | str, *, device: str | None
     inspecting single steps without the loop: ``trainer, batch = prepared_trainer("dmn", cfg, tmp)``,
     then ``trainer.train_step(batch)``. EBST needs a MaskVAE checkpoint in ``run_dir``."""
     from ..data import build_dataset
-    from .loop import _collate
+    from .loop import DataOrder
     dataset = dataset if dataset is not None else build_dataset(cfg.data, "train", train=True)
     trainer = make_trainer(stage, cfg, run_dir, device=device, progress=False)
     trainer.dataset = dataset  # before build(): class weights and EBST's M^ref come from it
     trainer.build()
-    trainer._prepare_nets()
-    batch = trainer.to_device(_collate([dataset[i] for i in range(trainer.batch_size)]))
+    trainer.prepare_nets()
+    trainer.order = DataOrder(len(dataset), trainer.batch_size, cfg.seed)
+    from .loop import _Keyed
+    keyed = _Keyed(dataset, cfg.seed)
+    batch = trainer.to_device(collate([keyed[k] for k in trainer.batch_keys(0)]))
     return trainer, batch

@@ -22,10 +22,7 @@ __all__ = ["P2PTrainer"]
 class P2PTrainer(DMNTrainer):
     """Stage ``p2p``: the mask-only generator with the Eq. 6 losses, ``train.dmn_steps`` steps."""
 
-    stage = "p2p"
-
-    def total_steps(self) -> int:
-        return self.tc.dmn_steps  # as many steps as stage I: the comparison with "dmn" is like for like
+    stage = "p2p"  # as many steps as stage I (maskgan.stages): the comparison with "dmn" is like for like
 
     def build(self) -> None:
         self.nets["p2p"] = build_p2p(self.cfg)
@@ -33,7 +30,6 @@ class P2PTrainer(DMNTrainer):
         self.vgg = build_vgg(self.cfg)
         if self.vgg is not None:
             self.vgg.to(self.device)
-        self.saved = ["p2p", "disc"]
         self.make_optimizer("G", self.nets["p2p"].parameters(), self.tc.lr)
         self.make_optimizer("D", self.nets["disc"].parameters(), self.tc.lr)
 

@@ -27,8 +27,9 @@ import torch
 from ..labels import one_hot
 from ..losses import discriminator_loss, generator_loss
 from ..nn import build_blender, build_discriminator, build_dmn, build_maskvae, build_vgg, interpolate
-from .checkpoint import latest_checkpoint, load_weights
-from .loop import Trainer, TrainingError
+from ..stages import get_stage
+from ..errors import StageMissing, TrainingError
+from .loop import SampleKey, Trainer
 
 __all__ = ["DMNTrainer", "MatchedDMNTrainer", "EBSTTrainer"]
 
@@ -43,16 +44,12 @@ class DMNTrainer(Trainer):
 
     stage = "dmn"
 
-    def total_steps(self) -> int:
-        return self.tc.dmn_steps
-
     def build(self) -> None:
         self.nets["dmn"] = build_dmn(self.cfg)
         self.nets["disc"] = build_discriminator(self.cfg)
         self.vgg = build_vgg(self.cfg)
         if self.vgg is not None:
             self.vgg.to(self.device)
-        self.saved = ["dmn", "disc"]
         self.make_optimizer("G", self.nets["dmn"].parameters(), self.tc.lr)
         self.make_optimizer("D", self.nets["disc"].parameters(), self.tc.lr)
 
@@ -75,7 +72,7 @@ class DMNTrainer(Trainer):
                                                             torch.cat([fake.detach(), real])), n)
             d = discriminator_loss(pred_real, pred_fake, loss_cfg)
         self.optimize("D", d["total"])
-        return {**{f"{prefix}g_{k}": v for k, v in g.items()}, **{f"{prefix}d_{k}": v for k, v in d.items()}}
+        return {**{f"{prefix}g/{k}": v for k, v in g.items()}, **{f"{prefix}d/{k}": v for k, v in d.items()}}
 
     def stage_one(self, mask: torch.Tensor, image: torch.Tensor, prefix: str = "") -> dict[str, torch.Tensor]:
         with self.autocast():
@@ -98,13 +95,11 @@ class DMNTrainer(Trainer):
 
 class MatchedDMNTrainer(DMNTrainer):
     """Stage ``dmn_matched``: stage I alone for as many generator updates as EBST gets in total
-    (``dmn_steps + 2 x ebst_steps``: every EBST iteration updates the DMN twice). The control of the
-    ablation that tells the simulated edits apart from the extra training (maskgan.evaluation)."""
+    (``dmn_steps + 2 x ebst_steps``: every EBST iteration updates the DMN twice; the budget is
+    declared in :mod:`maskgan.stages`). The control of the ablation that tells the simulated edits
+    apart from the extra training (maskgan.evaluation)."""
 
     stage = "dmn_matched"
-
-    def total_steps(self) -> int:
-        return self.tc.dmn_steps + 2 * self.tc.ebst_steps
 
 
 class EBSTTrainer(DMNTrainer):
@@ -112,43 +107,44 @@ class EBSTTrainer(DMNTrainer):
 
     stage = "ebst"
 
-    def total_steps(self) -> int:
-        return self.tc.ebst_steps
-
     def build(self) -> None:
         super().build()
-        vae_ckpt = latest_checkpoint(self.run_dir / "vae")
-        if vae_ckpt is None:
-            raise TrainingError(
-                f"EBST needs a trained MaskVAE, and {self.run_dir / 'vae'} has no checkpoint: run "
-                f"`python -m maskgan train vae --run-dir {self.run_dir}` (notebook 01) first")
-        self.vae = load_weights(build_maskvae(self.cfg), vae_ckpt / "maskvae.safetensors").to(self.device).eval()
+        for need in self.spec.needs:  # the MaskVAE (Algorithm 1 encodes and decodes masks with it)
+            if not self.run.has(need):
+                raise StageMissing(f"EBST needs a trained MaskVAE, and {self.run.stage_dir(need)} has no checkpoint. "
+                                   f"To train it, {get_stage(need).how_to_train(self.run_dir)}; then train EBST again.")
+        vae_ckpt = self.run.require("vae")
+        self.vae = vae_ckpt.load("maskvae", build_maskvae(self.cfg)).to(self.device).eval()
         self.vae.requires_grad_(False)
-        dmn_ckpt = latest_checkpoint(self.run_dir / "dmn")
-        if dmn_ckpt is not None:  # start from the stage-I pretrained DMN and D, as the paper does
-            load_weights(self.nets["dmn"], dmn_ckpt / "dmn.safetensors")
-            load_weights(self.nets["disc"], dmn_ckpt / "disc.safetensors")
-        else:
-            print(f"note: {self.run_dir / 'dmn'} has no checkpoint; EBST starts from a randomly initialised DMN "
-                  "(the paper pretrains it with stage I first: `python -m maskgan train dmn`)")
         self.nets["blender"] = build_blender(self.cfg)
-        self.saved = ["dmn", "disc", "blender"]
+        start = self.run.latest(self.spec.starts_from)
+        if start is not None:  # start from the stage-I pretrained DMN and D, as the paper does
+            for net in ("dmn", "disc", "blender"):  # an imported generator may come with a blender and no D
+                if start.weights(net).exists():
+                    start.load(net, self.nets[net])
+        else:
+            print(f"note: {self.run.stage_dir(self.spec.starts_from)} has no checkpoint; EBST starts from a randomly "
+                  f"initialised DMN (the paper pretrains it with stage I first: "
+                  f"`{get_stage(self.spec.starts_from).command(self.run_dir)}`)")
         self.make_optimizer("GB", list(self.nets["dmn"].parameters()) + list(self.nets["blender"].parameters()),
                             self.tc.lr)
 
-    def _reference_masks(self, batch: dict, dataset) -> torch.Tensor:
-        """M^ref: for each face, another training mask chosen at random (seeded by the step)."""
-        g = torch.Generator().manual_seed(self.cfg.seed * 7_919 + self.step)
-        names = set(batch["name"])
-        if len(dataset) <= len(names):
+    def batch_keys(self, step: int) -> list[SampleKey]:
+        """The step's faces, then one reference mask ``M^ref`` per face: another training face chosen at
+        random (seeded by the step), loaded as a label map alone by the data loader."""
+        keys = super().batch_keys(step)
+        n = len(self.dataset)
+        chosen = {k.index for k in keys}
+        if n <= len(chosen):
             raise TrainingError(f"EBST draws reference masks from other training faces, but the dataset has only "
-                                f"{len(dataset)} faces for a batch of {len(names)}")
+                                f"{n} faces for a batch of {len(chosen)}")
+        g = torch.Generator().manual_seed(self.cfg.seed * 7_919 + step)
         refs = []
-        while len(refs) < len(batch["name"]):
-            sample = dataset[int(torch.randint(len(dataset), (1,), generator=g))]
-            if sample["name"] not in names:
-                refs.append(sample["label"])
-        return one_hot(torch.stack(refs).to(self.device))
+        while len(refs) < len(keys):
+            j = int(torch.randint(n, (1,), generator=g))
+            if j not in chosen:
+                refs.append(SampleKey(j, keys[0].epoch, ref=True))
+        return keys + refs
 
     @torch.no_grad()
     def simulated_edits(self, mask: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,12 +162,12 @@ class EBSTTrainer(DMNTrainer):
                                     image_mask=torch.cat([mask, mask]))
             i_inter, i_outer = both.chunk(2)
             blend, _alpha = self.nets["blender"](i_inter, i_outer)
-        return self.gan_update(mask, blend, image, "GB", "s2_")
+        return self.gan_update(mask, blend, image, "GB", "s2/")
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         mask, image = one_hot(batch["label"]), batch["image"]
-        terms = self.stage_one(mask, image, "s1_")
-        terms.update(self.stage_two(mask, image, self._reference_masks(batch, self.dataset)))
+        terms = self.stage_one(mask, image, "s1/")
+        terms.update(self.stage_two(mask, image, one_hot(batch["ref_label"])))
         return terms
 
     @torch.no_grad()

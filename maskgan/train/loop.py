@@ -1,16 +1,23 @@
-"""Training-loop mechanics shared by the three stages (MaskVAE, DMN stage I, EBST).
+"""Training-loop mechanics shared by every stage (MaskVAE, DMN stage I, EBST, parser, baseline).
 
-A stage subclasses :class:`Trainer` and supplies its networks, optimizers and one ``train_step``;
-this module owns everything else, so the algorithms stay short and readable:
+A stage subclasses :class:`Trainer` and supplies its networks and optimizers (:meth:`Trainer.build`),
+one :meth:`Trainer.train_step` and its sample grid (:meth:`Trainer.samples`); its name, step budget,
+batch size and saved networks come from its declaration in :mod:`maskgan.stages`. This module
+owns everything else, so the algorithms stay short and readable. :meth:`Trainer.fit` runs in
+named phases:
 
-- device choice (``auto`` -> cuda, mps, cpu), seeding, ``channels_last``, optional ``torch.compile``;
-- mixed precision: autocast around forward + loss only, bf16 on CUDA by default, or fp16 with one
-  ``GradScaler`` per optimizer;
-- a resumable data order (a seeded permutation per epoch, or ``DistributedSampler`` under DDP, and
-  the position inside the epoch saved in the checkpoint);
-- a NaN/Inf guard that stops with the term and the step, leaving the last checkpoint intact;
-- logs (JSONL of every loss term, optional TensorBoard), sample grids, atomic checkpoints, resume;
-- DDP when launched by ``torchrun`` (rank-0-only logging and checkpoints).
+1. **plan**: find the newest intact checkpoint, check that it belongs to this configuration
+   (the stage's identity keys), and fix the LR schedule's total (the configured steps, the stored
+   total of a resumed run, or a new total for ``extend_to``);
+2. **build**: networks, optimizers with that schedule, device, ``channels_last``, DDP, compile;
+3. **restore**: weights, optimizer / scheduler / scaler states, RNG states and the log;
+4. **loop**: a resumable data order (a seeded permutation per epoch, or ``DistributedSampler``
+   under DDP; per-sample flips drawn from ``(seed, epoch, index)``, so any number of DataLoader
+   workers gives the same batches), autocast around forward + loss only, a NaN/Inf guard, logs,
+   sample grids, atomic checkpoints;
+5. **finish**: the summary.
+
+The stage folder is locked for the whole of :meth:`Trainer.fit` (:class:`maskgan.checkpoint.StageLock`).
 """
 from __future__ import annotations
 
@@ -19,34 +26,20 @@ import math
 import os
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import TrainingError
+from ..checkpoint import Checkpoint, clean_leftovers, save_checkpoint, set_rng_state
+from ..device import resolve_device
+from ..errors import CheckpointError, TrainingError
 from ..io import atomic_write_json, atomic_write_text
-from ..summary import flatten_metrics
-from .checkpoint import CheckpointError, latest_checkpoint, load_state, load_weights, save_checkpoint, set_rng_state
+from ..run import Run, read_jsonl
+from ..stages import get_stage, identity
 
-__all__ = ["Trainer", "TrainingError", "resolve_device", "DataOrder", "linear_decay"]
-
-
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` picks cuda, then mps, then cpu; anything else is passed to ``torch.device``."""
-    if device in (None, "", "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(f"device {device!r} was asked for, but CUDA is not available on this machine; "
-                            "use --device cpu (or auto)")
-    return dev
+__all__ = ["Trainer", "DataOrder", "linear_decay", "SampleKey", "collate"]
 
 
 def linear_decay(total_steps: int, decay_fraction: float):
@@ -83,6 +76,9 @@ class DataOrder:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(self.n, generator=g).tolist()
 
+    def epoch_of(self, step: int) -> int:
+        return step // self.batches_per_epoch
+
     def batch(self, step: int) -> list[int]:
         epoch, k = divmod(step, self.batches_per_epoch)
         if self._cached[0] != epoch:
@@ -91,67 +87,92 @@ class DataOrder:
         return idx[k * self.batch_size:(k + 1) * self.batch_size]
 
 
-def _fill_missing(saved: dict, current: dict) -> dict:
-    """``saved`` with the keys it lacks taken from ``current`` (recursively)."""
-    out = dict(saved)
-    for key, value in current.items():
-        if key not in out:
-            out[key] = value
-        elif isinstance(value, dict) and isinstance(out[key], dict):
-            out[key] = _fill_missing(out[key], value)
-    return out
+@dataclass(frozen=True)
+class SampleKey:
+    """What the data loader fetches: sample ``index`` as drawn in ``epoch``, or (``ref``) its label
+    map alone, e.g. EBST's reference mask ``M^ref``."""
+    index: int
+    epoch: int
+    ref: bool = False
+
+
+class _Keyed(torch.utils.data.Dataset):
+    """A dataset read through :class:`SampleKey`: ``sample(index, epoch=, seed=)`` when the dataset
+    has it (the kit's datasets: flips from ``(seed, epoch, index)``), else ``dataset[index]``."""
+
+    def __init__(self, dataset, seed: int):
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: SampleKey):
+        if key.ref:
+            label = self.dataset.label(key.index) if hasattr(self.dataset, "label") else self.dataset[key.index]["label"]
+            return {"ref_label": label}
+        if hasattr(self.dataset, "sample"):
+            return self.dataset.sample(key.index, epoch=key.epoch, seed=self.seed)
+        return self.dataset[key.index]
 
 
 class _StepBatches:
-    """Batch sampler yielding the batches of steps ``start .. total - 1`` of a :class:`DataOrder`."""
+    """Batch sampler yielding the sample keys of steps ``start .. total - 1`` (see :meth:`Trainer.batch_keys`)."""
 
-    def __init__(self, order: DataOrder, start: int, total: int):
-        self.order, self.start, self.total = order, start, total
+    def __init__(self, trainer: "Trainer", start: int, total: int):
+        self.trainer, self.start, self.total = trainer, start, total
 
     def __iter__(self):
         for step in range(self.start, self.total):
-            yield self.order.batch(step)
+            yield self.trainer.batch_keys(step)
 
     def __len__(self) -> int:
         return max(0, self.total - self.start)
 
 
-def _collate(samples: list[dict]) -> dict:
-    return {"image": torch.stack([s["image"] for s in samples]),
-            "label": torch.stack([s["label"] for s in samples]),
-            "name": [s["name"] for s in samples]}
+def collate(samples: list[dict]) -> dict:
+    """One batch: ``image`` (N,3,H,W), ``label`` (N,H,W), ``name``, and ``ref_label`` when the keys
+    asked for reference masks."""
+    faces = [s for s in samples if "image" in s]
+    batch = {"image": torch.stack([s["image"] for s in faces]), "label": torch.stack([s["label"] for s in faces]),
+             "name": [s["name"] for s in faces]}
+    refs = [s["ref_label"] for s in samples if "ref_label" in s]
+    if refs:
+        batch["ref_label"] = torch.stack(refs)
+    return batch
 
 
 class Trainer:
-    """Base class of the three training stages. Subclasses define :meth:`build` (set ``self.nets``,
-    ``self.optimizers`` and which nets are saved), :meth:`train_step` and :meth:`samples`."""
+    """Base class of the training stages. Subclasses set ``stage`` (a name in :mod:`maskgan.stages`)
+    and define :meth:`build` (``self.nets`` and optimizers through :meth:`make_optimizer`),
+    :meth:`train_step` and :meth:`samples`."""
 
     stage: str = "base"
     n_samples: int = 6  # faces in the sample grids
 
     def __init__(self, cfg, run_dir: Path | str, *, device: str | None = None, resume: bool = False,
-                 progress: bool = True):
+                 progress: bool = True, extend_to: int | None = None):
+        self.spec = get_stage(self.stage)
         self.cfg = cfg
         self.tc = cfg.train
-        self.run_dir = Path(run_dir)
-        self.stage_dir = self.run_dir / self.stage
+        self.run = Run(run_dir)
+        self.run_dir = self.run.path
+        self.stage_dir = self.run.stage_dir(self.stage)
         self.resume = resume
         self.progress = progress
+        self.extend_to = extend_to
         self.rank, self.world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
         self.device = resolve_device(device or cfg.device)
         self.is_main = self.rank == 0
         self.nets: dict[str, nn.Module] = {}        # every network the stage uses
-        self.saved: list[str] = []                  # names of the nets written to checkpoints
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self.step = 0
         self.dataset = None  # the training set, set by fit() before build() (class weights, EBST's M^ref)
+        self.schedule = {"total": self.total_steps(), "extensions": []}  # the LR schedule (plan phase)
+        self._tb = None
 
     # ---- to be provided by the stages -------------------------------------------------------
-    def total_steps(self) -> int:
-        raise NotImplementedError
-
     def build(self) -> None:
         raise NotImplementedError
 
@@ -159,14 +180,24 @@ class Trainer:
         raise NotImplementedError
 
     def samples(self, batch: dict):
-        """A list of rows for :func:`maskgan.viz.image_grid` showing the stage's current outputs."""
+        """``(rows, column titles)`` for :func:`maskgan.viz.image_grid` showing the current outputs."""
         raise NotImplementedError
 
-    # ---- mechanics -------------------------------------------------------------------------
+    # ---- what the registry says -------------------------------------------------------------
+    @property
+    def saved(self) -> tuple[str, ...]:
+        """Names of the nets written to checkpoints (the stage declaration's ``nets``)."""
+        return self.spec.nets
+
+    def total_steps(self) -> int:
+        """The configured number of steps (the stage declaration's budget)."""
+        return self.spec.steps(self.cfg)
+
     @property
     def batch_size(self) -> int:
-        return self.tc.batch_size
+        return self.spec.batch_size(self.cfg)
 
+    # ---- mechanics -------------------------------------------------------------------------
     @property
     def amp_dtype(self) -> torch.dtype | None:
         amp = self.tc.amp
@@ -180,11 +211,11 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=dtype) if dtype is not None else nullcontext()
 
     def make_optimizer(self, name: str, params, lr: float) -> torch.optim.Optimizer:
-        """Adam with the configured betas, its LR schedule and (fp16 only) its own GradScaler."""
+        """Adam with the configured betas, the run's LR schedule and (fp16 only) its own GradScaler."""
         opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=lr, betas=tuple(self.tc.betas))
         self.optimizers[name] = opt
         self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(
-            opt, linear_decay(self.total_steps(), self.tc.lr_decay_fraction))
+            opt, linear_decay(self.schedule["total"], self.tc.lr_decay_fraction))
         self.scalers[name] = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         return opt
 
@@ -203,12 +234,34 @@ class Trainer:
         return getattr(net, "_orig_mod", net)
 
     def to_device(self, batch: dict) -> dict:
-        image = batch["image"].to(self.device, non_blocking=True)
+        out = dict(batch)
+        out["image"] = batch["image"].to(self.device, non_blocking=True)
         if self.tc.channels_last:
-            image = image.contiguous(memory_format=torch.channels_last)
-        return {"image": image, "label": batch["label"].to(self.device, non_blocking=True), "name": batch["name"]}
+            out["image"] = out["image"].contiguous(memory_format=torch.channels_last)
+        for key in ("label", "ref_label"):
+            if key in batch:
+                out[key] = batch[key].to(self.device, non_blocking=True)
+        return out
 
-    def _prepare_nets(self) -> None:
+    def batch_keys(self, step: int) -> list[SampleKey]:
+        """The samples of training step ``step`` (EBST adds reference masks)."""
+        epoch = self.order.epoch_of(step)
+        return [SampleKey(i, epoch) for i in self.order.batch(step)]
+
+    def class_weights(self, balance: float) -> torch.Tensor | None:
+        """Cross-entropy class weights ``freq ** -balance`` estimated from the first masks of the
+        training set (:func:`maskgan.train.parser.class_weights`), on the device; ``None`` when
+        ``balance`` is 0. Recomputed identically on resume, so not checkpointed. Call from build()."""
+        if not balance:
+            return None
+        if self.dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.build estimates class frequencies from the training set: "
+                               f"call fit(dataset) (or set trainer.dataset before build())")
+        from .parser import class_weights
+        return class_weights(self.dataset, balance).to(self.device)
+
+    def prepare_nets(self) -> None:
+        """Device, memory format, DDP wrappers (for nets with trainable weights) and torch.compile."""
         for name, net in list(self.nets.items()):
             net.to(self.device)
             if self.tc.channels_last:
@@ -223,68 +276,106 @@ class Trainer:
             for name, net in list(self.nets.items()):
                 self.nets[name] = torch.compile(net)
 
-    def _config_dict(self) -> dict:
-        return {"stage": self.stage, "config": self.cfg.to_dict()}
+    # ---- phase 1: plan ---------------------------------------------------------------------
+    def _record(self) -> dict:
+        return {"stage": self.stage, "config": self.cfg.to_dict(), "schedule": self.schedule}
 
-    def _check_run_dir(self) -> Path | None:
-        """The checkpoint to resume from, after checking it belongs to this configuration."""
-        ckpt = latest_checkpoint(self.stage_dir)
-        if ckpt is None:
-            return None
-        saved = json.loads((ckpt / "config.json").read_text())
-        # keys the kit gained after the run was saved cannot have differed: they take today's values
-        theirs_cfg = _fill_missing(saved.get("config", {}), self.cfg.to_dict())
-        if theirs_cfg != self.cfg.to_dict():
-            mine = dict(flatten_metrics(self.cfg.to_dict()))
-            theirs = dict(flatten_metrics(theirs_cfg))
+    def _check_identity(self, ckpt: Checkpoint) -> None:
+        saved = _fill_missing(_migrated(ckpt.record().get("config", {})), self.cfg.to_dict())
+        theirs, mine = identity(self.spec, saved), identity(self.spec, self.cfg)
+        if theirs != mine:
             diff = [f"{k}: {theirs.get(k)!r} there, {mine.get(k)!r} here" for k in sorted(set(mine) | set(theirs))
                     if mine.get(k) != theirs.get(k)][:6]
             raise TrainingError(
-                f"{self.stage_dir} holds a checkpoint ({ckpt.name}) of another configuration "
+                f"{self.stage_dir} holds a checkpoint ({ckpt.path.name}) of another configuration "
                 f"({'; '.join(diff)}). Choose another --run-dir, or delete {self.stage_dir} to start over.")
+
+    def _stored_schedule(self, ckpt: Checkpoint) -> dict:
+        record = ckpt.record()
+        if "schedule" in record:
+            return record["schedule"]
+        from ..config import Config
+        old = Config.from_dict(_fill_missing(_migrated(record["config"]), self.cfg.to_dict()))
+        return {"total": self.spec.steps(old), "extensions": []}  # written before schedules were recorded
+
+    def plan(self) -> Checkpoint | None:
+        """The checkpoint to resume from (or None), after the identity check; sets ``self.schedule``."""
+        ckpt = self.run.latest(self.spec)
+        configured = self.total_steps()
+        if ckpt is None:
+            if self.extend_to is not None:
+                self.schedule = {"total": int(self.extend_to), "extensions": []}
+            return None
         if not self.resume:
+            raise TrainingError(f"{self.stage_dir} already holds a checkpoint at step {ckpt.step}; pass --resume "
+                                "(resume=True) to continue it, or choose another --run-dir")
+        self._check_identity(ckpt)
+        stored = self._stored_schedule(ckpt)
+        if self.extend_to is not None:
+            if self.extend_to < ckpt.step:
+                raise TrainingError(f"--extend-to {self.extend_to} is below the step this run is at ({ckpt.step}); "
+                                    f"ask for more than {ckpt.step} steps")
+            self.schedule = dict(stored)
+            if self.extend_to != stored["total"]:
+                self.schedule = {"total": int(self.extend_to), "extensions": [
+                    *stored.get("extensions", []), {"at_step": ckpt.step, "from": stored["total"],
+                                                    "to": int(self.extend_to)}]}
+            return ckpt
+        self.schedule = dict(stored)
+        if configured != stored["total"] and ckpt.step < configured:
             raise TrainingError(
-                f"{self.stage_dir} already holds a checkpoint at step {int(ckpt.name.split('_')[1])}; "
-                "pass --resume (resume=True) to continue it, or choose another --run-dir")
+                f"{self.stage} in {self.run_dir} was scheduled for {stored['total']} steps (its learning rate "
+                f"decays to 0 at step {stored['total']}), but this config asks for {configured}. To train a run "
+                f"longer with a new schedule, pass --extend-to {configured} (extend_to={configured}); otherwise "
+                f"keep the stage's step count at {stored['total']}.")
         return ckpt
 
-    def _load(self, ckpt: Path) -> int:
+    # ---- phase 3: restore ------------------------------------------------------------------
+    def restore(self, ckpt: Checkpoint) -> int:
+        """Weights, optimizer / scheduler / scaler states and RNG states of ``ckpt``; returns its step."""
         for name in self.saved:
-            load_weights(self.nets[name], ckpt / f"{name}.safetensors")
-        state = load_state(ckpt / "state.pt")
+            ckpt.load(name, self.nets[name])
+        state = ckpt.state()
         for key, table in (("optimizers", self.optimizers), ("schedulers", self.schedulers), ("scalers", self.scalers)):
             for name, obj in table.items():
-                if name not in state[key]:
-                    raise CheckpointError(f"{ckpt / 'state.pt'} has no {key[:-1]} {name!r}")
+                if name not in state.get(key, {}):
+                    raise CheckpointError(f"{ckpt.file('state.pt')} has no {key[:-1]} {name!r}")
                 obj.load_state_dict(state[key][name])
+        # the learning rate of the schedule in force (a new one after --extend-to)
+        for sched in self.schedulers.values():
+            for group, base, factor in zip(sched.optimizer.param_groups, sched.base_lrs, sched.lr_lambdas):
+                group["lr"] = base * factor(sched.last_epoch)
         set_rng_state(state["rng"])
         return int(state["step"])
 
+    def _trim_log(self, upto: int) -> None:
+        """On resume, drop log lines of steps the resumed run will redo (written after the checkpoint)."""
+        path = self.run.log_file(self.stage)
+        if self.is_main and path.exists():
+            lines = [json.dumps(r) for r in read_jsonl(path) if r.get("step", 0) <= upto]
+            atomic_write_text(path, "".join(ln + "\n" for ln in lines))
+
+    # ---- phase 4: the loop's outputs -------------------------------------------------------
     def save(self) -> Path | None:
         if not self.is_main:
             return None
         state = {"optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
                  "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
-                 "scalers": {k: v.state_dict() for k, v in self.scalers.items()}}
+                 "scalers": {k: v.state_dict() for k, v in self.scalers.items()},
+                 "schedule": self.schedule}
         nets = {name: self.nets[name] for name in self.saved}
-        return save_checkpoint(self.stage_dir, self.step, nets, state, self._config_dict(), keep=self.tc.keep_checkpoints)
+        return save_checkpoint(self.stage_dir, self.step, nets, state, self._record(),
+                               keep=self.cfg.cadence.keep_checkpoints)
 
     def _log(self, record: dict) -> None:
         if not self.is_main:
             return
-        with open(self.stage_dir / "log.jsonl", "a", encoding="utf-8") as f:
+        with open(self.run.log_file(self.stage), "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         if self._tb is not None:
             for k, v in record.items():
                 if isinstance(v, (int, float)) and k != "step":
                     self._tb.add_scalar(f"{self.stage}/{k}", v, record["step"])
-
-    def _trim_log(self, upto: int) -> None:
-        """On resume, drop log lines of steps the resumed run will redo (written after the checkpoint)."""
-        path = self.stage_dir / "log.jsonl"
-        if self.is_main and path.exists():
-            lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= upto]
-            atomic_write_text(path, "".join(ln + "\n" for ln in lines))
 
     def save_samples(self, batch: dict) -> Path | None:
         if not self.is_main:
@@ -300,92 +391,108 @@ class Trainer:
         plt.close(fig)
         return path
 
-    def class_weights(self, balance: float) -> torch.Tensor | None:
-        """Cross-entropy class weights ``freq ** -balance`` estimated from the first masks of the
-        training set (:func:`maskgan.train.parser.class_weights`), on the device; ``None`` when
-        ``balance`` is 0. Recomputed identically on resume, so not checkpointed. Call from build()."""
-        if not balance:
-            return None
-        if self.dataset is None:
-            raise RuntimeError(f"{type(self).__name__}.build estimates class frequencies from the training set: "
-                               f"call fit(dataset) (or set trainer.dataset before build())")
-        from .parser import class_weights
-        return class_weights(self.dataset, balance).to(self.device)
+    def _check_values(self, values: dict[str, float], last_ckpt) -> None:
+        """The NaN/Inf guard: stop with the term and the step, the last checkpoint untouched."""
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            where = f"the last good checkpoint {last_ckpt} is intact" if last_ckpt else "no checkpoint was written yet"
+            raise TrainingError(f"{self.stage}: loss term {bad[0]} is {values[bad[0]]} at step {self.step}; "
+                                f"training stopped ({where}). Lower the learning rate or check the data.")
 
+    # ---- fit ---------------------------------------------------------------------------------
     def fit(self, dataset, steps: int | None = None) -> dict:
-        """Train for ``steps`` (default: the stage's configured total) and return a summary."""
-        total = steps if steps is not None else self.total_steps()
+        """Train until step ``steps`` (default: the end of the schedule) and return a summary."""
+        if steps is not None and (not isinstance(steps, int) or steps < 1):
+            raise TrainingError(f"steps must be a positive number of steps, got {steps!r}")
         if self.world > 1 and not torch.distributed.is_initialized():
             torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        torch.manual_seed(self.cfg.seed)
         self.stage_dir.mkdir(parents=True, exist_ok=True)
+        lock = self.run.lock(self.stage) if self.is_main else nullcontext()
+        with lock:
+            if self.is_main:
+                clean_leftovers(self.stage_dir)
+            return self._fit(dataset, steps)
+
+    def _fit(self, dataset, steps: int | None) -> dict:
+        torch.manual_seed(self.cfg.seed)
         self.dataset = dataset
-        self.build()
-        ckpt = self._check_run_dir()
-        self._prepare_nets()
+        ckpt = self.plan()                                                   # 1. plan
+        total = self.schedule["total"]
+        stop = total if steps is None else steps
+        if stop > total:
+            raise TrainingError(
+                f"{self.stage}: {stop} steps were asked for, but its learning-rate schedule ends at step {total} "
+                f"(every step after that would train at LR 0). To train longer with a new schedule, use "
+                f"--extend-to {stop} (extend_to={stop}).")
+        self.build()                                                         # 2. build
+        self.prepare_nets()
         # the batch shown in sample grids: fixed, and read before the RNG state is restored
-        fixed = self.to_device(_collate([dataset[i] for i in range(min(len(dataset), self.n_samples))]))
-        if ckpt is not None:
-            self.step = self._load(ckpt)
+        fixed = self.to_device(collate([dataset[i] for i in range(min(len(dataset), self.n_samples))]))
+        if ckpt is not None:                                                 # 3. restore
+            self.step = self.restore(ckpt)
             self._trim_log(self.step)
-        self._tb = None
-        if self.is_main and self.tc.tensorboard:
+        if self.is_main and self.cfg.cadence.tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
                 self._tb = SummaryWriter(str(self.stage_dir / "tensorboard"))
             except ImportError:
                 print("tensorboard is not installed: logging to log.jsonl only")
-        order = DataOrder(len(dataset), self.batch_size, self.cfg.seed, self.rank, self.world)
         if self.is_main:
-            atomic_write_json(self.stage_dir / "config.json", self._config_dict())
+            atomic_write_json(self.stage_dir / "config.json", self._record())
+        start_time, start_step = time.perf_counter(), self.step
+        last_ckpt = self._loop(dataset, stop, ckpt.path if ckpt else None, fixed)  # 4. loop
+        return self._finish(start_time, start_step, last_ckpt)              # 5. finish
+
+    def _loop(self, dataset, stop: int, last_ckpt, fixed: dict):
+        self.order = DataOrder(len(dataset), self.batch_size, self.cfg.seed, self.rank, self.world)
+        cadence = self.cfg.cadence
         bar = None
         if self.progress and self.is_main:
             from tqdm.auto import tqdm
-            bar = tqdm(total=total, initial=min(self.step, total), desc=self.stage, unit="step")
-        last_ckpt = ckpt
-        start_time, start_step = time.perf_counter(), self.step
+            bar = tqdm(total=stop, initial=min(self.step, stop), desc=self.stage, unit="step")
         for net in self.nets.values():
             net.train()
         loader = torch.utils.data.DataLoader(
-            dataset, batch_sampler=_StepBatches(order, self.step, total), collate_fn=_collate,
+            _Keyed(dataset, self.cfg.seed), batch_sampler=_StepBatches(self, self.step, stop), collate_fn=collate,
             num_workers=self.cfg.data.num_workers, pin_memory=self.device.type == "cuda",
             generator=torch.Generator())  # its own generator: creating it must not consume the global RNG
-        for batch in loader:
-            batch = self.to_device(batch)
-            terms = self.train_step(batch)
-            # one device sync per step for all terms (the NaN guard needs the values anyway)
-            values = dict(zip(terms, torch.stack([v.detach().float() for v in terms.values()]).tolist()))
-            bad = [k for k, v in values.items() if not math.isfinite(v)]
-            if bad:
-                where = f"the last good checkpoint {last_ckpt} is intact" if last_ckpt else "no checkpoint was written yet"
-                raise TrainingError(f"{self.stage}: loss term {bad[0]} is {values[bad[0]]} at step {self.step}; "
-                                    f"training stopped ({where}). Lower the learning rate or check the data.")
-            for sched in self.schedulers.values():
-                sched.step()
-            self.step += 1
+        try:
+            for batch in loader:
+                terms = self.train_step(self.to_device(batch))
+                # one device sync per step for all terms (the NaN guard needs the values anyway)
+                values = dict(zip(terms, torch.stack([v.detach().float() for v in terms.values()]).tolist()))
+                self._check_values(values, last_ckpt)
+                for sched in self.schedulers.values():
+                    sched.step()
+                self.step += 1
+                if bar is not None:
+                    bar.update(1)
+                    shown = [(k, v) for k, v in values.items() if v][:4]  # terms switched off by their weight are 0
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in shown})
+                if self.step % cadence.log_every == 0 or self.step == stop:
+                    self._log({"step": self.step, **values,
+                               "lr": self.optimizers[next(iter(self.optimizers))].param_groups[0]["lr"]})
+                if self.step % cadence.sample_every == 0 or self.step == stop:
+                    self.save_samples(fixed)
+                if self.step % cadence.checkpoint_every == 0 or self.step == stop:
+                    last_ckpt = self.save() or last_ckpt
+        finally:
             if bar is not None:
-                bar.update(1)
-                shown = [(k, v) for k, v in values.items() if v][:4]  # terms switched off by their weight are 0
-                bar.set_postfix({k: f"{v:.3g}" for k, v in shown})
-            if self.step % self.tc.log_every == 0 or self.step == total:
-                self._log({"step": self.step, **values,
-                           "lr": self.optimizers[next(iter(self.optimizers))].param_groups[0]["lr"]})
-            if self.step % self.tc.sample_every == 0 or self.step == total:
-                self.save_samples(fixed)
-            if self.step % self.tc.checkpoint_every == 0 or self.step == total:
-                last_ckpt = self.save() or last_ckpt
-        if bar is not None:
-            bar.close()
-        if self._tb is not None:
-            self._tb.close()
+                bar.close()
+            if self._tb is not None:
+                self._tb.close()
+        return last_ckpt
+
+    def _finish(self, start_time: float, start_step: int, last_ckpt) -> dict:
         elapsed = time.perf_counter() - start_time
         done = self.step - start_step
-        summary = {"stage": self.stage, "steps": self.step, "seconds": round(elapsed, 3),
+        summary = {"stage": self.stage, "steps": self.step, "schedule_total": self.schedule["total"],
+                   "seconds": round(elapsed, 3),
                    "seconds_per_step": round(elapsed / done, 4) if done else None,
                    "images_per_second": round(done * self.batch_size * self.world / elapsed, 2) if done else None,
-                   "world_size": self.world, "weights_digest": self._rank_digests(),
+                   "world_size": self.world, "threads": torch.get_num_threads(), "weights_digest": self._rank_digests(),
                    "checkpoint": str(last_ckpt) if last_ckpt else None}
         if self.is_main and done:  # a resumed, already finished run keeps the timing of the real one
             atomic_write_json(self.stage_dir / "summary.json", summary)
@@ -401,4 +508,21 @@ class Trainer:
         gathered = [None] * self.world
         torch.distributed.all_gather_object(gathered, local)
         return gathered
+
+
+def _migrated(config: dict) -> dict:
+    from ..config import migrate
+    return migrate(config)
+
+
+def _fill_missing(saved: dict, current: dict) -> dict:
+    """``saved`` with the keys it lacks taken from ``current`` (recursively): keys the kit gained
+    after a run was saved cannot have differed, so they take today's values."""
+    out = dict(saved)
+    for key, value in current.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = _fill_missing(out[key], value)
+    return out
 

@@ -14,10 +14,10 @@ on 100 test faces, every small part at IoU 0). The loss therefore weights class 
 ``freq_c ** -parser_balance`` (0.5: inverse square root of its pixel frequency, estimated on up to
 :data:`BALANCE_SAMPLES` training masks; weights normalised to a mean of 1 per pixel); at the
 ``cpu`` preset's settings (500 steps, lr 4e-3) that parser reaches mIoU 0.71, pixel accuracy 0.97.
-``parser_balance = 0`` is plain cross-entropy.
+``parser.balance = 0`` is plain cross-entropy.
 
-A parser is only a fair judge where it is accurate on *real* images, so :func:`evaluate_parser`
-scores it on the real (rendered) test images first; :func:`maskgan.evaluation.evaluate_run`
+A parser is only a fair judge where it is accurate on *real* images, so
+:func:`maskgan.evaluation.evaluate_run` scores it on the real (rendered) test images first and
 records that number next to the scores of the generated images.
 """
 from __future__ import annotations
@@ -26,21 +26,13 @@ import torch
 import torch.nn.functional as F
 
 from ..labels import NUM_CLASSES
-from ..nn.parser import FaceParser
+from ..nn import build_parser
 from .loop import Trainer
 
-__all__ = ["ParserTrainer", "build_parser", "evaluate_parser", "class_weights", "BALANCE_SAMPLES"]
+__all__ = ["ParserTrainer", "class_weights", "BALANCE_SAMPLES"]
 
 #: Training masks read to estimate the class frequencies of the balanced loss.
 BALANCE_SAMPLES = 256
-
-
-def build_parser(cfg) -> FaceParser:
-    """The FaceParser of ``cfg.train`` (``parser_base``, ``parser_depth``); checks ``cfg.data.size`` fits."""
-    tc = cfg.train
-    net = FaceParser(base=tc.parser_base, depth=tc.parser_depth)
-    net.check_size(cfg.data.size, cfg.data.size)
-    return net
 
 
 def class_weights(dataset, balance: float, num_classes: int = NUM_CLASSES,
@@ -48,11 +40,10 @@ def class_weights(dataset, balance: float, num_classes: int = NUM_CLASSES,
     """Cross-entropy weights ``freq_c ** -balance`` from the first ``samples`` masks of ``dataset``,
     normalised so that the average weight of a pixel is 1; ``None`` when ``balance == 0``. Classes
     rarer than 1e-4 (or absent from the sample) are weighted as if their frequency were 1e-4."""
+    from ..data import count_classes
     if balance == 0:
         return None
-    counts = torch.zeros(num_classes, dtype=torch.float64)
-    for i in range(min(samples, len(dataset))):
-        counts += torch.bincount(dataset[i]["label"].flatten(), minlength=num_classes).double()
+    counts, _, _ = count_classes(dataset, samples)
     freq = counts / counts.sum()
     w = freq.clamp_min(1e-4) ** -balance
     return (w / (w * freq).sum()).float()
@@ -63,18 +54,10 @@ class ParserTrainer(Trainer):
 
     stage = "parser"
 
-    @property
-    def batch_size(self) -> int:
-        return self.tc.parser_batch_size
-
-    def total_steps(self) -> int:
-        return self.tc.parser_steps
-
     def build(self) -> None:
         self.nets["parser"] = build_parser(self.cfg)
-        self.saved = ["parser"]
-        self.make_optimizer("parser", self.nets["parser"].parameters(), self.tc.parser_lr)
-        self.weights = self.class_weights(self.tc.parser_balance)
+        self.make_optimizer("parser", self.nets["parser"].parameters(), self.cfg.parser.lr)
+        self.weights = self.class_weights(self.cfg.parser.balance)
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         target = batch["label"]
@@ -90,19 +73,3 @@ class ParserTrainer(Trainer):
         rows = [[batch["image"][i], batch["label"][i], parse[i]] for i in range(len(parse))]
         rows = [sum(rows[i:i + 2], []) for i in range(0, len(rows), 2)]  # 2 faces a row
         return rows, ["image", "mask", "parse"] * 2
-
-
-@torch.no_grad()
-def evaluate_parser(parser: FaceParser, dataset, n: int = 200, batch_size: int = 32, device=None) -> dict:
-    """Pixel accuracy and mIoU of ``parser`` on the first ``n`` items of ``dataset`` (real images
-    against their own masks), via :class:`maskgan.metrics.SegmentationMeter`. ``num_images`` is added."""
-    from ..metrics import SegmentationMeter
-    device = device or next(parser.parameters()).device
-    meter = SegmentationMeter()
-    n = min(n, len(dataset))
-    for start in range(0, n, batch_size):
-        items = [dataset[i] for i in range(start, min(n, start + batch_size))]
-        images = torch.stack([it["image"] for it in items]).to(device)
-        labels = torch.stack([it["label"] for it in items]).to(device)
-        meter.update(parser.parse(images), labels)
-    return {**meter.compute(), "num_images": n}

@@ -14,22 +14,14 @@ from ..losses import maskvae_loss
 from ..nn import build_maskvae, interpolate, logits_to_labels
 from .loop import Trainer
 
-__all__ = ["MaskVAETrainer", "evaluate_maskvae"]
+__all__ = ["MaskVAETrainer"]
 
 
 class MaskVAETrainer(Trainer):
     stage = "vae"
 
-    @property
-    def batch_size(self) -> int:
-        return self.tc.vae_batch_size
-
-    def total_steps(self) -> int:
-        return self.tc.vae_steps
-
     def build(self) -> None:
         self.nets["maskvae"] = build_maskvae(self.cfg)
-        self.saved = ["maskvae"]
         self.make_optimizer("vae", self.nets["maskvae"].parameters(), self.tc.vae_lr)
         self.weights = self.class_weights(self.cfg.model.loss.vae_class_balance)  # None at 0 (Eq. 3)
 
@@ -58,16 +50,3 @@ class MaskVAETrainer(Trainer):
         rows = [sum(pairs[i:i + 3], []) for i in range(0, len(pairs), 3)] + [strip]  # 3 (mask, recon) pairs a row
         return rows, ["mask", "reconstruction"] * 3
 
-
-@torch.no_grad()
-def evaluate_maskvae(vae, dataset, n: int = 200, batch_size: int = 32, device=None) -> dict:
-    """Held-out reconstruction quality of a MaskVAE (z = mu, eval mode): pixel accuracy and mIoU."""
-    from ..metrics import SegmentationMeter
-    device = device or next(vae.parameters()).device
-    vae.eval()
-    meter = SegmentationMeter()
-    n = min(n, len(dataset))
-    for start in range(0, n, batch_size):
-        labels = torch.stack([dataset[i]["label"] for i in range(start, min(n, start + batch_size))]).to(device)
-        meter.update(logits_to_labels(vae(one_hot(labels))[0]), labels)
-    return meter.compute()

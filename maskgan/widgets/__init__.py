@@ -143,10 +143,8 @@ class EditingApp:
 
 
 def _auto_device(device: str) -> str:
-    import torch
-    if device != "auto":
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    from ..device import resolve_device
+    return str(resolve_device(device))
 
 
 def editing_app(run_dir: str | Path | None = None, *, split: str = "val", device: str = "auto",

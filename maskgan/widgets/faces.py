@@ -97,20 +97,22 @@ def resolve_run_dir(run_dir: str | Path | None = None) -> Path:
 def run_status(run_dir: str | Path | None = None) -> tuple[bool, str]:
     """``(ready, message)``: whether ``run_dir`` has what the app needs, and what to do if not.
 
-    The app needs a generator (``ebst/`` or ``dmn/`` checkpoint); the interpolation tab also needs
-    the MaskVAE (``vae/``).
+    The app needs a generator (EBST or stage I) that actually loads: the check loads it (a damaged
+    newest checkpoint falls back to an older intact one, said in the message); the interpolation
+    tab also needs the MaskVAE.
     """
-    from ..editing import GENERATOR_STAGES
-    from ..train.checkpoint import latest_checkpoint
+    from ..editing import Editor
+    from ..errors import MaskGANError
     path = resolve_run_dir(run_dir)
-    gen = next((s for s in GENERATOR_STAGES if latest_checkpoint(path / s) is not None), None)
-    vae = latest_checkpoint(path / "vae") is not None
-    if gen is None:
-        return False, (f"{path} has no trained DMN yet (no ebst/ or dmn/ checkpoint). Train one first: "
-                       f"`make demo` (runs every notebook into runs/demo), or run notebooks 01-03, or "
-                       f"`python -m maskgan train vae --run-dir {path}` then `... train dmn ...` and "
-                       f"`... train ebst ...`; then `make app RUN_DIR={path}`.")
-    if not vae:
-        return True, (f"{path}: DMN from the {gen!r} stage; no MaskVAE checkpoint, so the interpolation "
-                      f"tab is off (train it with notebook 01 or `python -m maskgan train vae --run-dir {path}`).")
-    return True, f"{path}: DMN from the {gen!r} stage, MaskVAE from vae/."
+    notes: list[str] = []
+    try:
+        from ..run import Run
+        editor = Editor.from_run(Run(path, report=notes.append))
+    except MaskGANError as e:
+        return False, (f"{e}\n`make demo` trains every stage into runs/demo; then `make app RUN_DIR={path}`.")
+    said = "".join(f" ({n})" for n in notes)
+    if editor.vae is None:
+        return True, (f"{path}: DMN from the {editor.stage!r} stage{said}; no MaskVAE checkpoint, so the "
+                      f"interpolation tab is off (train it with notebook 01 or "
+                      f"`python -m maskgan train vae --run-dir {path}`).")
+    return True, f"{path}: DMN from the {editor.stage!r} stage, MaskVAE from vae/{said}."

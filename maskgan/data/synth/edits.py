@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from maskgan.errors import DataError
 from maskgan.labels import CLASS_NAMES
 from maskgan.data.synth.params import HAIRSTYLES, Layout, MIN_EYE_OPEN, _choose
 
@@ -36,7 +37,7 @@ EDIT_CLASSES: dict[str, tuple[str, ...]] = {
 
 def check_family(family: str) -> str:
     if family not in EDIT_FAMILIES:
-        raise ValueError(f"unknown edit family {family!r}; valid families are {', '.join(EDIT_FAMILIES)}")
+        raise DataError(f"unknown edit family {family!r}; valid families are {', '.join(EDIT_FAMILIES)}")
     return family
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from maskgan.errors import DataError
 from maskgan.data.layout import SPLITS
 
 __all__ = ["Layout", "Style", "HAIRSTYLES", "sample_layout", "sample_style", "face_params",
@@ -60,24 +61,24 @@ class _Params:
         missing = [n for n in names if n not in d]
         unknown = [k for k in d if k not in names]
         if missing or unknown:
-            raise ValueError(f"{cls.__name__}.from_dict: missing keys {missing}, unknown keys {unknown}")
+            raise DataError(f"{cls.__name__}.from_dict: missing keys {missing}, unknown keys {unknown}")
         kw = {}
         for f in fields(cls):
             v = d[f.name]
             if f.type == "bool":
                 if not isinstance(v, bool):
-                    raise ValueError(f"{cls.__name__}.{f.name} must be true/false, got {v!r}")
+                    raise DataError(f"{cls.__name__}.{f.name} must be true/false, got {v!r}")
             elif f.type == "str":
                 allowed = _CHOICES[f.name]
                 if v not in allowed:
-                    raise ValueError(f"{cls.__name__}.{f.name} is {v!r}; expected one of {', '.join(allowed)}")
+                    raise DataError(f"{cls.__name__}.{f.name} is {v!r}; expected one of {', '.join(allowed)}")
             elif f.type == "tuple":
                 if not (isinstance(v, (list, tuple)) and len(v) == 3):
-                    raise ValueError(f"{cls.__name__}.{f.name} must be an RGB triple, got {v!r}")
+                    raise DataError(f"{cls.__name__}.{f.name} must be an RGB triple, got {v!r}")
                 v = tuple(float(c) for c in v)
             else:
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-                    raise ValueError(f"{cls.__name__}.{f.name} must be a finite number, got {v!r}")
+                    raise DataError(f"{cls.__name__}.{f.name} must be a finite number, got {v!r}")
                 v = float(v)
             kw[f.name] = v
         return cls(**kw)
@@ -311,14 +312,14 @@ def sample_style(rng: np.random.Generator) -> Style:
 def split_key(split: str) -> int:
     """Position of ``split`` in :data:`maskgan.data.layout.SPLITS`, with a clear error otherwise."""
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+        raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     return SPLITS.index(split)
 
 
 def _check_index(index, base_seed) -> None:
     for name, v in (("index", index), ("base_seed", base_seed)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+            raise DataError(f"{name} must be a non-negative integer, got {v!r}")
 
 
 def face_params(split: str, index: int, base_seed: int = 0) -> tuple[Layout, Style, int]:

@@ -25,12 +25,13 @@ import math
 
 import numpy as np
 
+from maskgan.errors import DataError
 from maskgan.labels import CLASS_IDS, MERGE_ORDER
 from maskgan.data.synth import outer, parts
 from maskgan.data.synth.canvas import F32, Frame, Piece, Textures, pixel_centres
 from maskgan.data.synth.params import Layout, Style
 
-__all__ = ["render", "part_coverage", "MIN_SIZE", "MAX_SIZE", "DEPTH_ORDER", "OCCLUDED_BY", "check_size"]
+__all__ = ["render", "render_labels", "part_coverage", "MIN_SIZE", "MAX_SIZE", "DEPTH_ORDER", "OCCLUDED_BY", "check_size"]
 
 MIN_SIZE, MAX_SIZE = 32, 1024
 
@@ -62,7 +63,7 @@ _MERGE = {name: i for i, name in enumerate(MERGE_ORDER)}
 
 def check_size(size) -> int:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
-        raise ValueError(f"SynthFaces renders square images of {MIN_SIZE} to {MAX_SIZE} pixels; got size {size!r}")
+        raise DataError(f"SynthFaces renders square images of {MIN_SIZE} to {MAX_SIZE} pixels; got size {size!r}")
     return int(size)
 
 
@@ -141,7 +142,7 @@ def render(layout: Layout, style: Style, size: int, seed: int) -> tuple[np.ndarr
         raise TypeError(f"render expects (Layout, Style, size, seed), got ({type(layout).__name__}, "
                         f"{type(style).__name__}, ...)")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"render: seed must be a non-negative integer, got {seed!r}")
+        raise DataError(f"render: seed must be a non-negative integer, got {seed!r}")
     tex = Textures(size, int(seed))
     pieces = _pieces(layout, style, size, tex)
     img = _background(style, size, tex)
@@ -152,6 +153,12 @@ def render(layout: Layout, style: Style, size: int, seed: int) -> tuple[np.ndarr
     img += F32(0.5)
     np.clip(img, 0.0, 255.0, out=img)
     return np.ascontiguousarray(img.astype(np.uint8).transpose(1, 2, 0)), labels
+
+
+def render_labels(layout: Layout, style: Style, size: int, seed: int) -> np.ndarray:
+    """The label map of :func:`render` alone (uint8 HxW, bit for bit the same), without painting the image."""
+    size = check_size(size)
+    return _merge_labels(_pieces(layout, style, size, Textures(size, int(seed))), size)
 
 
 def part_coverage(layout: Layout, style: Style, size: int, seed: int) -> dict[str, np.ndarray]:

@@ -1,0 +1,60 @@
+"""The command line: every command turns the kit's errors into one paragraph and exit status 2."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from maskgan.__main__ import main
+from maskgan.errors import MaskGANError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bad_calls(tmp: Path) -> dict[str, list[str]]:
+    """One call per command that must fail with a MaskGANError (missing stage, bad value, bad file ...)."""
+    return {
+        "train": ["train", "ebst", "--preset", "smoke", "--run-dir", str(tmp / "empty"), "--device", "cpu"],
+        "evaluate": ["evaluate", "--run-dir", str(tmp / "empty")],
+        "ablation": ["ablation", "--preset", "smoke", "--run-dir", str(tmp / "r"), "--set", "train.no_such_key=1"],
+        "pipeline": ["pipeline", "--preset", "smoke", "--run-dir", str(tmp / "p"), "--only", "99"],
+        "synth": ["synth", "--out", str(tmp / "s"), "--size", "7", "--train", "1"],
+        "prepare-celebamask": ["prepare-celebamask", "--src", str(tmp / "no_archive"), "--out", str(tmp / "o")],
+        "bench": ["bench", "--only", "no_such_benchmark"],
+    }
+
+
+@pytest.mark.parametrize("command", list(_bad_calls(Path("/x"))))
+def test_each_command_prints_one_paragraph_and_exits_2_on_a_kit_error(command, tmp_path, capsys):
+    assert main(_bad_calls(tmp_path)[command]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "Traceback" not in err and "\n\n" not in err
+
+
+def test_demo_reports_a_failing_notebook_the_same_way(tmp_path, capsys, monkeypatch):
+    from maskgan import pipeline
+    from maskgan.errors import PipelineError
+
+    def failing(*args, **kwargs):
+        raise PipelineError("notebook 02_dmn_stage1.ipynb failed in cell 4")
+    monkeypatch.setattr(pipeline, "run_pipeline", failing)
+    assert main(["demo", "--run-dir", str(tmp_path)]) == 2
+    assert "02_dmn_stage1" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(MaskGANError):
+        main(["--debug", "evaluate", "--run-dir", str(tmp_path)])
+
+
+def test_negative_step_counts_are_refused_by_the_parser(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "dmn", "--steps", "-3", "--run-dir", str(tmp_path)])
+    assert exit_.value.code == 2 and "positive number of steps, got -3" in capsys.readouterr().err
+
+
+def test_the_data_prep_script_is_the_same_command(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "data_prep" / "prepare_celebamask.py"), "--src",
+                           str(tmp_path / "nothing"), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("error: ") and "Traceback" not in done.stderr
