@@ -20,6 +20,7 @@ def _bad_calls(tmp: Path) -> dict[str, list[str]]:
         "pipeline": ["pipeline", "--preset", "smoke", "--run-dir", str(tmp / "p"), "--only", "99"],
         "synth": ["synth", "--out", str(tmp / "s"), "--size", "7", "--train", "1"],
         "prepare-celebamask": ["prepare-celebamask", "--src", str(tmp / "no_archive"), "--out", str(tmp / "o")],
+        "import-weights": ["import-weights", "authors-generator", str(tmp / "missing.pth"), "--run-dir", str(tmp / "a")],
         "bench": ["bench", "--only", "no_such_benchmark"],
     }
 
