@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import DataError
+
 import numpy as np
 
 _UMASK = os.umask(0)
@@ -49,8 +51,8 @@ def read_json(path):
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path} is not valid JSON ({e}); the file is damaged") from None
 
 
 def atomic_save_png(path, array: np.ndarray) -> Path:
