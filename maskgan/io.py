@@ -8,9 +8,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import DataError
-
 import numpy as np
+
+from .errors import DataError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
