@@ -4,6 +4,7 @@ Commands
   train       train one stage (see `train --help` for the stages), resumable, extendable, DDP
   evaluate    metrics of a run (face-parser mask fidelity, SynthFaces edit fidelity, SWD/FID, MaskVAE)
   ablation    train every stage the run lacks, then evaluate them all
+  curves      learning curves: every kept checkpoint of a stage, measured
   demo        the CPU demo: every notebook at the ``cpu`` preset on SynthFaces, then a summary
   pipeline    run the numbered notebooks with papermill (any preset, any data)
   synth       write SynthFaces to disk in the prepared-folder layout
@@ -122,6 +123,22 @@ def _cmd_ablation(args) -> int:
     return 0
 
 
+def _cmd_curves(args) -> int:
+    from .evaluation.curves import learning_curve
+    cfg = None
+    if args.set:
+        from .evaluation import evaluation_config
+        cfg = evaluation_config(args.run_dir, overrides=_parse_set(args.set))
+    curve = learning_curve(args.run_dir, args.stage, cfg=cfg, n=args.n, n_edits=args.edits, every=args.every,
+                           device=args.device)
+    keys = [k for k in curve["points"][0] if k != "step"]
+    from .text import format_table
+    print(format_table([[p["step"]] + [p[k] for k in keys] for p in curve["points"]], ["step"] + keys))
+    print(f"\nwritten to {Path(args.run_dir) / 'curves' / (args.stage + '.json')} and the figure "
+          f"{Path(args.run_dir) / 'figures' / ('curve_' + args.stage + '.png')}")
+    return 0
+
+
 def _cmd_synth(args) -> int:
     from .data.synthfaces import materialise
     counts = {"train": args.train, "val": args.val, "test": args.test}
@@ -197,6 +214,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--edits", type=int, default=None, help="edit pairs per family (default: eval.edits)")
     p.add_argument("--figures", action="store_true", help="also save the figures of notebook 06")
     p.set_defaults(func=_cmd_ablation)
+
+    p = sub.add_parser("curves", help="learning curves: measure every kept checkpoint of a stage")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--stage", default="dmn", help="a generator stage or vae (default: dmn)")
+    p.add_argument("--n", type=int, default=None, help="test faces (default: the run's eval.faces; vae: 200 masks)")
+    p.add_argument("--edits", type=int, default=None, help="edit pairs per family (default: the run's eval.edits)")
+    p.add_argument("--every", type=int, default=1, help="measure every N-th kept checkpoint (and the last)")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda, mps (default: cpu)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override the evaluation config (e.g. --set parser.steps=2000)")
+    p.set_defaults(func=_cmd_curves)
 
     p = sub.add_parser("synth", help="write SynthFaces to disk (prepared-folder layout)")
     p.add_argument("--out", required=True)

@@ -245,3 +245,20 @@ def test_a_longer_parser_budget_trains_the_existing_parser_on_with_a_new_schedul
     assert m.parser.steps == 6 and m.parser.training_seconds is not None
     record = json.loads((latest_checkpoint(tmp_path / "parser") / "config.json").read_text())
     assert record["schedule"]["extensions"] == [{"at_step": 4, "from": 4, "to": 6}]
+
+
+def test_learning_curves_measure_every_kept_checkpoint_and_draw_them(tmp_path):
+    from maskgan.evaluation.curves import learning_curve
+    cfg = smoke_cfg(**{"train.dmn_steps": 4, "train.vae_steps": 4, "cadence.checkpoint_every": 2,
+                       "cadence.keep_checkpoints": 10})
+    for stage in ("vae", "dmn"):
+        train(stage, cfg, tmp_path, progress=False)
+    curve = learning_curve(tmp_path, "dmn", n=2, n_edits=1, progress=False)
+    assert [p["step"] for p in curve["points"]] == [2, 4]
+    assert all(p["recon_psnr"] > 0 and p["edit_psnr"] > 0 and 0 <= p["recon_mean_iou"] <= 1 for p in curve["points"])
+    assert json.loads((tmp_path / "curves" / "dmn.json").read_text()) == json.loads(json.dumps(curve))
+    assert (tmp_path / "figures" / "curve_dmn.png").stat().st_size > 0
+    vae = learning_curve(tmp_path, "vae", n=4, progress=False)
+    assert [p["step"] for p in vae["points"]] == [2, 4] and 0 <= vae["points"][-1]["recon_mean_iou"] <= 1
+    assert main(["curves", "--run-dir", str(tmp_path), "--stage", "dmn", "--n", "2", "--edits", "0",
+                 "--every", "2"]) == 0

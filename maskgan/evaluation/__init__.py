@@ -28,15 +28,17 @@ What :func:`evaluate_run` measures, for every generator stage in the run (``p2p`
   fidelity), the unedited original against the ground-truth edit ("no edit", the floor of edit
   fidelity), and SWD between two real sets (the floor of SWD).
 
-:func:`run_ablation` trains whatever the ablation lacks (every registered stage), then evaluates.
+:func:`run_ablation` trains whatever the ablation lacks (every registered stage), then evaluates;
+:func:`learning_curve` measures every kept checkpoint of a stage (``python -m maskgan curves``).
 """
 from __future__ import annotations
 
 from .ablation import run_ablation
+from .curves import curve_figure, learning_curve
 from .records import Evaluation, MaskVAEEval, PairFidelity, Segmentation, StageEval
 from .report import as_evaluation, eval_figures, format_eval_table, stage_title
 from .run import evaluate_maskvae, evaluate_run, evaluation_config
 
 __all__ = ["evaluate_run", "evaluation_config", "evaluate_maskvae", "format_eval_table", "eval_figures",
            "run_ablation", "stage_title", "as_evaluation", "Evaluation", "StageEval", "Segmentation",
-           "PairFidelity", "MaskVAEEval"]
+           "PairFidelity", "MaskVAEEval", "learning_curve", "curve_figure"]

@@ -43,8 +43,8 @@ from ..run import Run
 from ..stages import generator_stages, get_stage
 from .records import Evaluation, MaskVAEEval, PairFidelity, ParserRecord, Reference, Segmentation, StageEval
 
-__all__ = ["REGION_DILATE", "INTERP_STEPS", "evaluate_run", "evaluation_config", "evaluate_maskvae",
-           "no_generator_message"]
+__all__ = ["REGION_DILATE", "INTERP_STEPS", "evaluate_run", "evaluation_config", "evaluate_maskvae", "measure",
+           "ensure_parser", "no_generator_message"]
 
 #: Pixels by which SynthFaces' edit region is grown (covers the anti-aliased border of moved parts).
 REGION_DILATE = 2
@@ -133,7 +133,7 @@ def _batches(n: int, size: int):
 
 # --- the evaluation ---------------------------------------------------------------------------
 
-def _ensure_parser(run: Run, cfg: Config, device, train_parser: bool, progress: bool):
+def ensure_parser(run: Run, cfg: Config, device, train_parser: bool, progress: bool):
     from ..train import train
     stage = get_stage("parser")
     ckpt = run.latest(stage)
@@ -223,28 +223,33 @@ def evaluate_run(run_dir: Path | str | Run, n: int | None = None, *, n_edits: in
         cfg = cfg.with_overrides(overrides)
     device = resolve_device(device or cfg.device)
     torch.manual_seed(cfg.seed)
-    parser, parser_info = _ensure_parser(run, cfg, device, train_parser, progress)  # may train: grads on
+    parser, parser_info = ensure_parser(run, cfg, device, train_parser, progress)  # may train: grads on
+    gens = {}
+    for stage in stages:
+        net, gcfg, _ = run.generator(stage, device)
+        gens[stage] = (net, gcfg, run.training_record(stage))
     with torch.no_grad():
-        result = _evaluate(run, stages, cfg, device, parser, parser_info, n, n_edits, batch_size, swd_seed, progress)
+        result = measure(run, gens, cfg, device, parser, parser_info, n, n_edits, batch_size, swd_seed, progress)
     result.seconds = round(time.perf_counter() - t_start, 2)
     if record:
         run.record_metrics("eval", result.to_dict())
     return result
 
 
-def _evaluate(run: Run, stages: list[str], cfg: Config, device, parser, parser_info: dict, n, n_edits,
-              batch_size: int, swd_seed: int, progress: bool) -> Evaluation:
-    """The measuring pass of :func:`evaluate_run` (under ``torch.no_grad``)."""
+def measure(run: Run, generators: dict, cfg: Config, device, parser, parser_info: dict, n, n_edits,
+            batch_size: int = 32, swd_seed: int = 0, progress: bool = False, maskvae: bool = True) -> Evaluation:
+    """The measuring pass of :func:`evaluate_run` (call under ``torch.no_grad``), for any generators:
+    ``{label: (network, its Config, training record)}``; every generator sees every batch."""
     from ..data import build_dataset
     size = cfg.data.size
-    gens = {}
-    for stage in stages:
-        net, gcfg, _ = run.generator(stage, device)
+    gens, training = {}, {}
+    for label, (net, gcfg, record) in generators.items():
         if gcfg.data.size != size or gcfg.data.dataset != cfg.data.dataset:
-            raise ConfigError(f"{run.stage_dir(stage)} was trained on {gcfg.data.dataset} at {gcfg.data.size} px, but "
-                              f"this evaluation uses {cfg.data.dataset} at {size} px; evaluate stages of one dataset "
+            raise ConfigError(f"{label} was trained on {gcfg.data.dataset} at {gcfg.data.size} px, but this "
+                              f"evaluation uses {cfg.data.dataset} at {size} px; evaluate generators of one dataset "
                               "and size")
-        gens[stage] = net
+        gens[label], training[label] = net, record
+    stages = list(gens)
     test_ds = build_dataset(cfg.data, "test")
     n = min(n or cfg.eval.faces, len(test_ds))
     synth = cfg.data.dataset == "synthfaces"
@@ -312,7 +317,7 @@ def _evaluate(run: Run, stages: list[str], cfg: Config, device, parser, parser_i
     for s in stages:
         gen = _unkeep(torch.cat(gen_kept[s]))
         r = recon[s].fidelity()
-        entry = StageEval(training=run.training_record(s), recon_psnr=r.psnr, recon_ssim=r.ssim,
+        entry = StageEval(training=training[s], recon_psnr=r.psnr, recon_ssim=r.ssim,
                           recon_parse=recon[s].parse(),
                           swd=sliced_wasserstein(gen, real, patches_per_image=SWD_PATCHES, seed=swd_seed),
                           fid=fid(gen, real, model=inception, device=device) if have_fid else None)
@@ -324,7 +329,7 @@ def _evaluate(run: Run, stages: list[str], cfg: Config, device, parser, parser_i
         results[s] = entry
 
     # 5. MaskVAE
-    vae = _maskvae_section(run, test_ds, n, device, batch_size)
+    vae = _maskvae_section(run, test_ds, n, device, batch_size) if maskvae else None
     return Evaluation(
         dataset=cfg.data.dataset, split="test", image_size=size, num_faces=n, seed=cfg.seed, swd_seed=swd_seed,
         swd_patches=SWD_PATCHES, test_faces=f"indices 0..{n - 1} of the test split",
@@ -337,5 +342,5 @@ def _evaluate(run: Run, stages: list[str], cfg: Config, device, parser, parser_i
         edits_skipped=None if m else ("n_edits=0 was asked for" if synth else
                                       "edit fidelity needs ground-truth edits, which only SynthFaces provides "
                                       f"(this run uses {cfg.data.dataset})"),
-        maskvae=vae, maskvae_skipped=None if vae is not None else
+        maskvae=vae, maskvae_skipped=None if vae is not None or not maskvae else
         f"{run.stage_dir('vae')} has no checkpoint (notebook {get_stage('vae').notebook} trains it)")
