@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 RUN_DIR ?= runs/demo
 APP_PORT ?= 8866
 
-.PHONY: demo test lab app bench clean-venv
+.PHONY: demo test lab app bench figures clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 ## demo: the CPU demo pipeline on SynthFaces (notebooks executed by papermill into $(RUN_DIR))
 demo: $(STAMP)
 	$(PY) -m maskgan demo --run-dir $(RUN_DIR)
+
+## figures: copy the figures of $(RUN_DIR) into figures/ for the README (a developer's step; changes the checkout)
+figures: $(STAMP)
+	$(PY) -m maskgan publish-figures --run-dir $(RUN_DIR)
 
 ## test: the test suite (includes executing every notebook at the smoke preset)
 test: $(STAMP)

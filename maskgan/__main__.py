@@ -6,6 +6,7 @@ Commands
   ablation    train every stage the run lacks, then evaluate them all
   curves      learning curves: every kept checkpoint of a stage, measured
   demo        the CPU demo: every notebook at the ``cpu`` preset on SynthFaces, then a summary
+  publish-figures      copy a run's figures into figures/ for the README (a developer's step)
   pipeline    run the numbered notebooks with papermill (any preset, any data)
   synth       write SynthFaces to disk in the prepared-folder layout
   prepare-celebamask   the official CelebAMask-HQ archive -> a prepared folder
@@ -65,7 +66,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_pipeline(args, demo: bool = False) -> int:
-    from .pipeline import publish_figures, run_pipeline
+    from .pipeline import run_pipeline
     run_dir = Path(args.run_dir or ("runs/demo" if demo else f"runs/{args.preset}"))
     only = [s for part in (args.only or []) for s in part.split(",")] if not demo else None
     results = run_pipeline(args.preset, run_dir, data=args.data, data_root=args.data_root,
@@ -74,8 +75,15 @@ def _cmd_pipeline(args, demo: bool = False) -> int:
     print(f"\nExecuted notebooks are in {run_dir / 'notebooks'}")
     if demo:
         from .summary import print_summary
-        published = publish_figures(run_dir)
-        print_summary(run_dir, results, published)
+        print_summary(run_dir, results)
+    return 0
+
+
+def _cmd_publish(args) -> int:
+    from .pipeline import publish_figures
+    copied = publish_figures(args.run_dir)
+    print(f"copied {len(copied)} figures of {args.run_dir} to {copied[0].parent if copied else 'figures/'}"
+          if copied else f"{args.run_dir} has no figures/ to publish")
     return 0
 
 
@@ -173,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=lambda a: _cmd_pipeline(argparse.Namespace(
         **vars(a), preset="cpu", data="", data_root="", device="auto", seed=0, set=None, only=None),
         demo=True))
+
+    p = sub.add_parser("publish-figures", help="copy a run's figures into the repository's figures/ (a developer's "
+                                               "step: it changes the checkout)")
+    p.add_argument("--run-dir", default="runs/demo")
+    p.set_defaults(func=_cmd_publish)
 
     p = sub.add_parser("pipeline", help="run the numbered notebooks with papermill")
     _add_run_args(p)

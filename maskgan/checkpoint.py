@@ -316,20 +316,19 @@ def find_checkpoint(stage_dir: Path | str, *, verify: bool = True,
         return None
     say = report or (lambda line: None)
     pointer = stage_dir / "checkpoints" / LATEST
-    named = None
-    try:
-        named = read_json(pointer)["path"] if pointer.exists() else None
-    except (ValueError, KeyError, TypeError) as e:
-        say(f"note: {pointer} is damaged ({e}); using the newest checkpoint folder instead")
-    if pointer.exists() and named is None:
-        pass
-    elif named is None:
-        say(f"note: {pointer} is missing; using the newest checkpoint folder, {found[0].path.name}")
-    elif named != found[0].path.name:
-        if not (pointer.parent / named).is_dir():
-            say(f"note: {pointer} points at {named}, which does not exist; using {found[0].path.name}")
-        # a newer complete folder than the pointer (killed between the rename and the pointer
-        # update) is complete: it was published by the rename, so it is used
+    newest = found[0].path.name
+    if not pointer.exists():
+        say(f"note: {pointer} is missing; using the newest checkpoint folder, {newest}")
+    else:
+        try:
+            named = read_json(pointer)["path"]
+        except (ValueError, KeyError, TypeError) as e:
+            say(f"note: {pointer} is damaged ({e}); using the newest checkpoint folder, {newest}")
+        else:
+            if not (pointer.parent / named).is_dir():
+                say(f"note: {pointer} points at {named}, which does not exist; using {newest}")
+            # a folder newer than the pointer (a kill between the rename and the pointer update)
+            # is complete, since the rename published it, so the newest folder is used either way
     if not verify:
         return found[0]
     problems = []

@@ -12,7 +12,7 @@ from .text import format_table
 __all__ = ["print_summary"]
 
 
-def print_summary(run_dir: Path | str, results: Sequence, published: Sequence[Path] = ()) -> str:
+def print_summary(run_dir: Path | str, results: Sequence) -> str:
     """Print (and return) the demo summary for a run directory."""
     run = Run(run_dir)
     parts = ["", "== MaskGAN kit: demo summary ==", ""]
@@ -38,8 +38,7 @@ def print_summary(run_dir: Path | str, results: Sequence, published: Sequence[Pa
     figures = sorted((run.path / "figures").glob("*.png")) if (run.path / "figures").is_dir() else []
     parts += ["", f"Figures ({len(figures)}) in {run.path / 'figures'}:"]
     parts += [f"  {f.name}" for f in figures]
-    if published:
-        parts += [f"Copied to {Path(published[0]).parent}/ for the README."]
+    parts += ["(the demo leaves the checkout as it is: `make figures` copies them to figures/ for the README)"]
     text = "\n".join(parts)
     print(text)
     return text

@@ -59,3 +59,19 @@ def test_the_data_prep_script_is_the_same_command(tmp_path):
                            str(tmp_path / "nothing"), "--out", str(tmp_path / "o")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+
+
+def test_the_demo_summary_does_not_touch_the_checkout_and_publishing_is_explicit(tmp_path, capsys, monkeypatch):
+    from maskgan import pipeline
+    run = tmp_path / "run"
+    (run / "figures").mkdir(parents=True)
+    (run / "figures" / "00_x.png").write_bytes(b"png")
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda *a, **k: [])
+    calls = []
+    monkeypatch.setattr(pipeline, "publish_figures", lambda *a, **k: calls.append(a) or [])
+    assert main(["demo", "--run-dir", str(run)]) == 0
+    assert calls == [] and "make figures" in capsys.readouterr().out
+    dest = tmp_path / "repo_figures"
+    monkeypatch.undo()
+    copied = pipeline.publish_figures(run, dest)
+    assert [p.name for p in copied] == ["00_x.png"] and (dest / "00_x.png").read_bytes() == b"png"

@@ -19,7 +19,7 @@ from maskgan.nn.baseline import MaskOnlyGenerator, build_p2p
 from maskgan.checkpoint import latest_checkpoint
 from maskgan.run import Run
 from maskgan.train import make_trainer, train
-from maskgan.train.parser import class_weights
+from maskgan.data import class_weights
 
 GENERATORS = ("p2p", "dmn", "ebst", "dmn_matched")
 

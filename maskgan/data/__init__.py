@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from ..errors import DataError
 
-__all__ = ["build_dataset", "label_statistics", "count_classes", "flip_draw"]
+__all__ = ["build_dataset", "label_statistics", "count_classes", "class_weights", "flip_draw", "BALANCE_SAMPLES"]
+
+#: Training masks read to estimate the class frequencies of class-weighted cross-entropy.
+BALANCE_SAMPLES = 256
 
 
 def build_dataset(data_cfg, split: str = "train", *, train: bool = False, length: int | None = None):
@@ -52,6 +55,19 @@ def count_classes(labels, n: int | None = None):
         presence += counts > 0
         share += counts / counts.sum()
     return pixels, presence, share
+
+
+def class_weights(dataset, balance: float, samples: int = BALANCE_SAMPLES):
+    """Cross-entropy weights ``freq_c ** -balance`` from the first ``samples`` masks of ``dataset``
+    (the face parser's and the MaskVAE's class-weighted loss), normalised so that the average
+    weight of a pixel is 1; ``None`` when ``balance == 0``. Classes rarer than 1e-4 (or absent
+    from the sample) are weighted as if their frequency were 1e-4."""
+    if balance == 0:
+        return None
+    counts, _, _ = count_classes(dataset, samples)
+    freq = counts / counts.sum()
+    w = freq.clamp_min(1e-4) ** -balance
+    return (w / (w * freq).sum()).float()
 
 
 def label_statistics(dataset, n: int | None = None) -> dict[str, dict[str, float]]:

@@ -236,6 +236,52 @@ def evaluate_run(run_dir: Path | str | Run, n: int | None = None, *, n_edits: in
     return result
 
 
+def _reconstructions(gens: dict, test_ds, n: int, parser, device, batch_size: int):
+    """Phase 1-2: every generator renders the first ``n`` test faces from their own masks and images;
+    the parser reads the real images and the renders. Returns the scores and 8-bit copies for SWD."""
+    parser_real = SegmentationMeter()
+    recon = {s: _Scores() for s in gens}
+    real_kept, gen_kept = [], {s: [] for s in gens}
+    for idx in _batches(n, batch_size):
+        items = [test_ds[i] for i in idx]
+        image = torch.stack([it["image"] for it in items]).to(device)
+        label = torch.stack([it["label"] for it in items]).to(device)
+        mask = one_hot(label)
+        parser_real.update(parser.parse(image).cpu(), label.cpu())
+        real_kept.append(_keep(image))
+        for s, g in gens.items():
+            out = g.render(mask, g.style(image, mask)).float()
+            recon[s].add({"psnr": psnr(out, image), "ssim": ssim(out, image)}, parser.parse(out), label)
+            gen_kept[s].append(_keep(out))
+    return _seg(parser_real, n), recon, real_kept, gen_kept
+
+
+def _edits(gens: dict, m: int, size: int, parser, device, batch_size: int):
+    """Phase 3 (SynthFaces): ``m`` ground-truth edit pairs per family, each edited mask rendered in the
+    original's style; the unedited original is the floor ("no edit")."""
+    from ..data.synthfaces import EDIT_FAMILIES
+    per_family = {s: {f: _Scores() for f in EDIT_FAMILIES} for s in gens}
+    overall = {s: _Scores() for s in gens}
+    no_edit, no_edit_all, parser_edited = {f: _Scores() for f in EDIT_FAMILIES}, _Scores(), SegmentationMeter()
+    for family in EDIT_FAMILIES:
+        for idx in _batches(m, batch_size):
+            b = _edit_batch(family, idx, size, device)
+            parser_edited.update(parser.parse(b["edited_image"]).cpu(), b["edited_label"].cpu())
+            ref = pair_scores(b["image"], b["edited_image"], b["region"])
+            no_edit[family].add(ref)
+            no_edit_all.add(ref)
+            target = one_hot(b["edited_label"])
+            for s, g in gens.items():
+                out = g.render(target, g.style(b["image"], one_hot(b["label"]))).float()
+                scores = pair_scores(out, b["edited_image"], b["region"])
+                parse = parser.parse(out)
+                per_family[s][family].add(scores, parse, b["edited_label"])
+                overall[s].add(scores, parse, b["edited_label"])
+    reference = {"parser_real_edits": _seg(parser_edited, m * len(EDIT_FAMILIES)), "no_edit": no_edit_all.fidelity(),
+                 "no_edit_families": {f: no_edit[f].fidelity() for f in EDIT_FAMILIES}}
+    return list(EDIT_FAMILIES), per_family, overall, reference
+
+
 def measure(run: Run, generators: dict, cfg: Config, device, parser, parser_info: dict, n, n_edits,
             batch_size: int = 32, swd_seed: int = 0, progress: bool = False, maskvae: bool = True) -> Evaluation:
     """The measuring pass of :func:`evaluate_run` (call under ``torch.no_grad``), for any generators:
@@ -249,55 +295,14 @@ def measure(run: Run, generators: dict, cfg: Config, device, parser, parser_info
                               f"evaluation uses {cfg.data.dataset} at {size} px; evaluate generators of one dataset "
                               "and size")
         gens[label], training[label] = net, record
-    stages = list(gens)
     test_ds = build_dataset(cfg.data, "test")
     n = min(n or cfg.eval.faces, len(test_ds))
     synth = cfg.data.dataset == "synthfaces"
     m = (cfg.eval.edits if n_edits is None else int(n_edits)) if synth else 0  # 0: no edit fidelity
     if progress:
-        print(f"evaluating {', '.join(stages)} on {n} test faces" + (f" and {m} edits per family" if m else ""))
-
-    # 1-2. reconstructions of the test faces (and the parser on the real images)
-    parser_real = SegmentationMeter()
-    recon = {s: _Scores() for s in stages}
-    real_kept, gen_kept = [], {s: [] for s in stages}
-    for idx in _batches(n, batch_size):
-        items = [test_ds[i] for i in idx]
-        image = torch.stack([it["image"] for it in items]).to(device)
-        label = torch.stack([it["label"] for it in items]).to(device)
-        mask = one_hot(label)
-        parser_real.update(parser.parse(image).cpu(), label.cpu())
-        real_kept.append(_keep(image))
-        for s, g in gens.items():
-            out = g.render(mask, g.style(image, mask)).float()
-            recon[s].add({"psnr": psnr(out, image), "ssim": ssim(out, image)}, parser.parse(out), label)
-            gen_kept[s].append(_keep(out))
-
-    # 3. edits with ground truth (SynthFaces)
-    edits = {s: {} for s in stages}
-    edits_all = {s: _Scores() for s in stages}
-    no_edit, no_edit_all, parser_edited = {}, _Scores(), SegmentationMeter()
-    families: tuple[str, ...] = ()
-    if m:
-        from ..data.synthfaces import EDIT_FAMILIES
-        families = EDIT_FAMILIES
-        for family in families:
-            for s in stages:
-                edits[s][family] = _Scores()
-            no_edit[family] = _Scores()
-            for idx in _batches(m, batch_size):
-                b = _edit_batch(family, idx, size, device)
-                parser_edited.update(parser.parse(b["edited_image"]).cpu(), b["edited_label"].cpu())
-                ref = pair_scores(b["image"], b["edited_image"], b["region"])
-                no_edit[family].add(ref)
-                no_edit_all.add(ref)
-                target = one_hot(b["edited_label"])
-                for s, g in gens.items():
-                    out = g.render(target, g.style(b["image"], one_hot(b["label"]))).float()
-                    scores = pair_scores(out, b["edited_image"], b["region"])
-                    parse = parser.parse(out)
-                    edits[s][family].add(scores, parse, b["edited_label"])
-                    edits_all[s].add(scores, parse, b["edited_label"])
+        print(f"evaluating {', '.join(gens)} on {n} test faces" + (f" and {m} edits per family" if m else ""))
+    parser_real, recon, real_kept, gen_kept = _reconstructions(gens, test_ds, n, parser, device, batch_size)
+    families, per_family, overall, edit_ref = _edits(gens, m, size, parser, device, batch_size) if m else ([], {}, {}, {})
 
     # 4. distribution: SWD (and FID when its weights are there)
     real = _unkeep(torch.cat(real_kept))
@@ -308,24 +313,17 @@ def measure(run: Run, generators: dict, cfg: Config, device, parser, parser_info
     val = torch.stack([val_ds[i]["image"] for i in range(n_val)])
     swd_floor = sliced_wasserstein(_unkeep(_keep(val)), real, patches_per_image=SWD_PATCHES, seed=swd_seed)
 
-    reference = Reference(swd_real_val_vs_test=swd_floor, swd_real_n=n_val)
-    if m:
-        reference.parser_real_edits = _seg(parser_edited, m * len(families))
-        reference.no_edit = no_edit_all.fidelity()
-        reference.no_edit_families = {f: no_edit[f].fidelity() for f in families}
     results: dict[str, StageEval] = {}
-    for s in stages:
+    for s in gens:
         gen = _unkeep(torch.cat(gen_kept[s]))
         r = recon[s].fidelity()
-        entry = StageEval(training=training[s], recon_psnr=r.psnr, recon_ssim=r.ssim,
-                          recon_parse=recon[s].parse(),
+        entry = StageEval(training=training[s], recon_psnr=r.psnr, recon_ssim=r.ssim, recon_parse=recon[s].parse(),
                           swd=sliced_wasserstein(gen, real, patches_per_image=SWD_PATCHES, seed=swd_seed),
                           fid=fid(gen, real, model=inception, device=device) if have_fid else None)
         if m:
-            entry.edited_parse = edits_all[s].parse()
-            entry.edit = edits_all[s].fidelity()
-            entry.edit_families = {f: edits[s][f].fidelity() for f in families}
-            entry.edit_families_parse = {f: edits[s][f].parse() for f in families}
+            entry.edited_parse, entry.edit = overall[s].parse(), overall[s].fidelity()
+            entry.edit_families = {f: per_family[s][f].fidelity() for f in families}
+            entry.edit_families_parse = {f: per_family[s][f].parse() for f in families}
         results[s] = entry
 
     # 5. MaskVAE
@@ -334,11 +332,10 @@ def measure(run: Run, generators: dict, cfg: Config, device, parser, parser_info
         dataset=cfg.data.dataset, split="test", image_size=size, num_faces=n, seed=cfg.seed, swd_seed=swd_seed,
         swd_patches=SWD_PATCHES, test_faces=f"indices 0..{n - 1} of the test split",
         parser=ParserRecord(steps=parser_info["steps"], checkpoint=parser_info["checkpoint"],
-                            training_seconds=parser_info["training_seconds"],
-                            real_test=_seg(parser_real, n)),
-        reference=reference, fid_available=have_fid,
+                            training_seconds=parser_info["training_seconds"], real_test=parser_real),
+        reference=Reference(swd_real_val_vs_test=swd_floor, swd_real_n=n_val, **edit_ref), fid_available=have_fid,
         fid_note=fid_note if not have_fid else f"Inception weights: {fid_note}", stages=results,
-        edit_pairs_per_family=m, edit_families=list(families), region_dilate_px=REGION_DILATE if m else None,
+        edit_pairs_per_family=m, edit_families=families, region_dilate_px=REGION_DILATE if m else None,
         edits_skipped=None if m else ("n_edits=0 was asked for" if synth else
                                       "edit fidelity needs ground-truth edits, which only SynthFaces provides "
                                       f"(this run uses {cfg.data.dataset})"),

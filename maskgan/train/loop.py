@@ -33,6 +33,8 @@ import torch
 from torch import nn
 
 from ..checkpoint import Checkpoint, clean_leftovers, save_checkpoint, set_rng_state
+from ..config import Config, migrate
+from ..data import class_weights
 from ..device import resolve_device
 from ..errors import CheckpointError, TrainingError
 from ..io import atomic_write_json, atomic_write_text
@@ -250,14 +252,13 @@ class Trainer:
 
     def class_weights(self, balance: float) -> torch.Tensor | None:
         """Cross-entropy class weights ``freq ** -balance`` estimated from the first masks of the
-        training set (:func:`maskgan.train.parser.class_weights`), on the device; ``None`` when
+        training set (:func:`maskgan.data.class_weights`), on the device; ``None`` when
         ``balance`` is 0. Recomputed identically on resume, so not checkpointed. Call from build()."""
         if not balance:
             return None
         if self.dataset is None:
             raise RuntimeError(f"{type(self).__name__}.build estimates class frequencies from the training set: "
                                f"call fit(dataset) (or set trainer.dataset before build())")
-        from .parser import class_weights
         return class_weights(self.dataset, balance).to(self.device)
 
     def prepare_nets(self) -> None:
@@ -281,7 +282,7 @@ class Trainer:
         return {"stage": self.stage, "config": self.cfg.to_dict(), "schedule": self.schedule}
 
     def _check_identity(self, ckpt: Checkpoint) -> None:
-        saved = _fill_missing(_migrated(ckpt.record().get("config", {})), self.cfg.to_dict())
+        saved = _fill_missing(migrate(ckpt.record().get("config", {})), self.cfg.to_dict())
         theirs, mine = identity(self.spec, saved), identity(self.spec, self.cfg)
         if theirs != mine:
             diff = [f"{k}: {theirs.get(k)!r} there, {mine.get(k)!r} here" for k in sorted(set(mine) | set(theirs))
@@ -294,8 +295,7 @@ class Trainer:
         record = ckpt.record()
         if "schedule" in record:
             return record["schedule"]
-        from ..config import Config
-        old = Config.from_dict(_fill_missing(_migrated(record["config"]), self.cfg.to_dict()))
+        old = Config.from_dict(_fill_missing(migrate(record["config"]), self.cfg.to_dict()))
         return {"total": self.spec.steps(old), "extensions": []}  # written before schedules were recorded
 
     def plan(self) -> Checkpoint | None:
@@ -508,11 +508,6 @@ class Trainer:
         gathered = [None] * self.world
         torch.distributed.all_gather_object(gathered, local)
         return gathered
-
-
-def _migrated(config: dict) -> dict:
-    from ..config import migrate
-    return migrate(config)
 
 
 def _fill_missing(saved: dict, current: dict) -> dict:
