@@ -74,7 +74,8 @@ def dry_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("gpu_check_work")
     code = textwrap.dedent(f"""
         import runpy
-        sys.argv = ["maskgan.gpu_check", "--out", {str(out)!r}, "--dry-run", "--work", {str(work)!r}]
+        # a generous budget: the dry run checks code paths, and a loaded machine must not cut sections short
+        sys.argv = ["maskgan.gpu_check", "--out", {str(out)!r}, "--dry-run", "--budget-s", "1800", "--work", {str(work)!r}]
         try:
             runpy.run_module("maskgan.gpu_check", run_name="__main__", alter_sys=True)
         except SystemExit as e:
