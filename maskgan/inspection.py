@@ -1,4 +1,4 @@
-"""Looking inside the spatial-aware style encoder (paper Sec. 3.1, Fig. 2, Eq. 1-2), for notebook 04.
+"""Looking inside the spatial-aware style encoder (paper Sec. 3.1, Fig. 2, Eq. 1-2), for notebook 05.
 
 The style encoder reads the target image, and twice modulates its features with SFT (Eq. 1):
 ``out = gamma(A) * F + beta(A)`` with ``A`` the label encoder's features of the target mask at 1/4

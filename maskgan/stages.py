@@ -149,13 +149,13 @@ register(Stage(
 register(Stage(
     name="dmn", title="stage I", role="generator", trainer="maskgan.train.gan:DMNTrainer",
     steps=lambda c: c.train.dmn_steps, batch_size=lambda c: c.train.batch_size, nets=("dmn", "disc"),
-    generator="dmn", identity=("model.dmn", *_GAN), notebook="02_dmn_stage1",
+    generator="dmn", identity=("model.dmn", *_GAN), notebook="03_dmn_stage1",
     summary="DMN pretraining with EBST's stage I alone (Sec. 3.1, Eq. 6-9)"))
 register(Stage(
     name="ebst", title="EBST", role="generator", trainer="maskgan.train.gan:EBSTTrainer",
     steps=lambda c: c.train.ebst_steps, batch_size=lambda c: c.train.batch_size, nets=("dmn", "disc", "blender"),
     generator="dmn", identity=("model.dmn", "model.blender", "model.maskvae", "train.lambda_inter", *_GAN),
-    needs=("vae",), starts_from="dmn", updates_per_step=2, notebook="03_ebst",
+    needs=("vae",), starts_from="dmn", updates_per_step=2, notebook="04_ebst",
     summary="Editing Behavior Simulated Training, stage I and stage II alternating (Sec. 3.3, Algorithm 1)"))
 register(Stage(
     name="p2p", title="Pix2PixHD-m", role="baseline", trainer="maskgan.train.baseline:P2PTrainer",

@@ -15,7 +15,7 @@ from .io import atomic_write_bytes
 from .labels import CLASS_NAMES, PALETTE, colorize
 
 __all__ = ["to_uint8", "as_rgb", "png_bytes", "image_grid", "label_legend", "class_frequency_figure", "loss_curves", "save_gif",
-           "save_figure"]
+           "save_figure", "sft_maps_figure", "adain_parameters_figure"]
 
 
 def to_uint8(image) -> np.ndarray:
@@ -165,3 +165,46 @@ def save_gif(frames: Sequence, path: Path | str, duration_ms: int = 120, scale: 
     buf = io.BytesIO()
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def sft_maps_figure(image, label, gamma, beta, channels: Sequence[int], title: str = ""):
+    """The per-pixel modulation of one SFT layer (Eq. 1): the face, its mask, and the ``gamma`` and
+    ``beta`` maps ``(C, h, w)`` of the chosen ``channels`` (a diverging colour map per map)."""
+    import matplotlib.pyplot as plt
+    cols = 2 + len(channels)
+    fig, axes = plt.subplots(2, cols, figsize=(2 * cols, 4.4), squeeze=False)
+    for row, (name, maps) in enumerate((("\u03b3", gamma), ("\u03b2", beta))):
+        axes[row][0].imshow(as_rgb(image))
+        axes[row][0].set_title("image", fontsize=8)
+        axes[row][1].imshow(as_rgb(label), interpolation="nearest")
+        axes[row][1].set_title("mask", fontsize=8)
+        for k, ch in enumerate(channels):
+            ax = axes[row][2 + k]
+            im = ax.imshow(maps[ch].detach().float().cpu().numpy(), cmap="RdBu_r")
+            ax.set_title(f"{name} channel {ch}", fontsize=8)
+            fig.colorbar(im, ax=ax, fraction=0.046, format="%.2g")
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title or "SFT: per-pixel modulation predicted from the mask (Eq. 1)")
+    fig.tight_layout()
+    return fig
+
+
+def adain_parameters_figure(params_a: dict, params_b: dict, prefix: str = "block0", labels=("face A", "face B")):
+    """The AdaIN parameters (Eq. 2) of two faces, one panel per ``<prefix>.norm<k>.{gamma,beta}`` entry
+    of :func:`maskgan.inspection.adain_parameters`: value against channel."""
+    import matplotlib.pyplot as plt
+    keys = [k for k in params_a if k.startswith(prefix + ".")]
+    if not keys:
+        raise ValueError(f"no AdaIN parameters named {prefix}.*; the names are like {next(iter(params_a), '-')}")
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.6), squeeze=False)
+    for ax, k in zip(axes[0], keys):
+        for params, name in zip((params_a, params_b), labels):
+            ax.plot(params[k].detach().float().cpu().numpy(), lw=0.8, label=name)
+        ax.set_title(k, fontsize=8)
+        ax.set_xlabel("channel", fontsize=7)
+        ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -126,7 +126,7 @@ def test_maskvae_reconstruction_and_interpolation_smoothness_are_recorded(run):
 
 def test_a_run_without_any_generator_names_the_notebooks_and_commands_to_run(tmp_path):
     train("vae", smoke_cfg(), tmp_path, progress=False)  # a MaskVAE alone is not enough
-    with pytest.raises(StageMissing, match=r"02_dmn_stage1.*python -m maskgan train dmn.*maskgan ablation"):
+    with pytest.raises(StageMissing, match=r"03_dmn_stage1.*python -m maskgan train dmn.*maskgan ablation"):
         evaluate_run(tmp_path)
 
 

@@ -9,8 +9,58 @@ from maskgan.pipeline import NOTEBOOK_DIR, discover_notebooks, run_pipeline
 
 ALL_NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 NUMBERED = discover_notebooks()
-EXPECTED = ["00_data", "01_maskvae_pretraining", "02_dmn_stage1", "03_ebst", "04_sft_inspection",
-            "05_latent_interpolation", "06_evaluation"]
+EXPECTED = ["00_data", "01_maskvae_pretraining", "02_latent_interpolation", "03_dmn_stage1", "04_ebst",
+            "05_sft_adain", "06_evaluation"]
+ROOT = NOTEBOOK_DIR.parent
+
+#: The LaTeX each numbered notebook's markdown must hold: the equations it implements.
+EQUATIONS = {
+    "00_data": [r"\mathrm{onehot}(M)_{c,h,w}", r"\mathrm{flip}(M)_{h,w}"],
+    "01_maskvae_pretraining": [
+        r"\mathcal{L}_{VAE} = \mathcal{L}_{CE} + \lambda_{KL}\,\mathcal{L}_{KL}",  # Eq. 3
+        r"\sigma = \exp\left(\tfrac{1}{2}\log\sigma^2\right)",  # the log-variance form
+        r"-\frac{1}{2}\sum_{j=1}^{d}\left(1 + \log\sigma^2_{n,j} - \mu_{n,j}^2 - \exp(\log\sigma^2_{n,j})\right)",  # KL
+        r"\frac{1}{N}\sum_{n=1}^{N}",  # averaged over the batch
+        r"w_{M_{n,h,w}}",  # the cpu preset's class-weighted CE
+    ],
+    "02_latent_interpolation": [r"z(t) = z_a + t\,(z_b - z_a)", r"z^{inter} = z^t + \frac{1}{\lambda_{inter}}",
+                                r"z^{outer} = z^t - \frac{1}{\lambda_{inter}}", r"M^{pix}(t)_{h,w}"],
+    "03_dmn_stage1": [
+        r"\gamma(A) \odot F + \beta(A)",  # Eq. 1
+        r"\mathrm{AdaIN}(z, x, y) = x\,\frac{z - \mu(z)}{\sigma(z)} + y",  # Eq. 2
+        r"\mathcal{L}_G = \mathcal{L}_{adv} + \lambda_{feat}\,\mathcal{L}_{feat} + \lambda_{percept}\,\mathcal{L}_{percept}",  # Eq. 6
+        r"\big(D_k(M^t, I^{out}) - 1\big)^2",  # Eq. 7, LSGAN
+        r"\frac{4}{(n_{layers}+1)\,K}",  # Eq. 8
+        r"\left(\tfrac{1}{32}, \tfrac{1}{16}, \tfrac{1}{8}, \tfrac{1}{4}, 1\right)",  # Eq. 9
+        r"\mathcal{L}_G^{cpu}",  # the cpu preset's deviation
+    ],
+    "04_ebst": [
+        "1. **Encode**", "2. **Simulate two edits**", "3. **Stage I**", "4. **Stage II**", "5. **Alternate**",
+        r"z^t = \mathrm{Enc}_{VAE}(M^t)", r"z^{inter} = z^t + \frac{1}{\lambda_{inter}}\left(z^{ref} - z^t\right)",
+        r"\alpha = B(I^{inter}, I^{outer})", r"I^{blend} = \alpha \odot I^{inter} + (1 - \alpha) \odot I^{outer}",
+    ],
+    "05_sft_adain": [r"\mathrm{SFT}(F \mid A)_{c,h,w}", r"\mathrm{AdaIN}(z, x, y)_{c}"],
+    "06_evaluation": [r"\mathrm{mIoU} = ", r"10 \log_{10}", r"\mathrm{SWD}(X, Y)"],
+}
+
+
+def markdown_of(path) -> str:
+    return "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+
+
+def resolve(dotted: str):
+    """The object a dotted name like ``maskgan.losses.maskvae_loss`` names (ImportError / AttributeError if none)."""
+    import importlib
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:n]))
+        except ModuleNotFoundError:
+            continue
+        for attr in parts[n:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(dotted)
 
 
 def test_the_seven_numbered_notebooks_exist_in_order():
@@ -59,6 +109,53 @@ def test_notebook_code_stays_thin(path):
                 assert node.end_lineno - node.lineno < 8, f"{path.name}: {node.name} belongs in the package"
 
 
+@pytest.mark.parametrize("path", NUMBERED, ids=lambda p: p.stem)
+def test_notebook_writes_the_equations_it_implements(path):
+    prose = markdown_of(path)
+    assert "$$" in prose, f"{path.name} has no displayed equation"
+    missing = [eq for eq in EQUATIONS[path.stem] if eq not in prose]
+    assert missing == [], f"{path.name} lacks {missing}"
+
+
+@pytest.mark.parametrize("path", NUMBERED, ids=lambda p: p.stem)
+def test_functions_named_next_to_the_equations_exist(path):
+    import re
+    names = sorted(set(re.findall(r"`(maskgan(?:\.[A-Za-z_]\w*)+)`", markdown_of(path))))
+    assert names, f"{path.name} names no function of the kit"
+    for name in names:
+        resolve(name)  # raises when the name does not exist
+
+
+@pytest.mark.parametrize("path", NUMBERED, ids=lambda p: p.stem)
+def test_notebook_ends_with_what_to_try_next(path):
+    last = nbformat.read(path, as_version=4).cells[-1]
+    assert last.cell_type == "markdown" and last.source.startswith("## What to try next")
+    assert "xpect" in last.source, f"{path.name}: say what the student should expect"
+
+
+@pytest.mark.parametrize("path", NUMBERED, ids=lambda p: p.stem)
+def test_figures_are_named_by_the_notebook_number(path):
+    import re
+    code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    names = re.findall(r'figure_path\("([^"]+)"\)', code) + re.findall(r'"(\d\d_[a-z0-9_]+\.gif)"', code)
+    assert names or path.stem == "06_evaluation"  # 06's figures are saved by maskgan.evaluation.eval_figures
+    assert all(n.startswith(path.stem[:2] + "_") for n in names), names
+
+
+def test_readme_images_and_figure_names_exist():
+    import re
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", readme)
+    assert links and [p for p in links if not (ROOT / p).exists()] == []
+    named = re.findall(r"`(\d\d_[a-z0-9_]+\.(?:png|gif))`", readme)
+    assert [n for n in named if not (ROOT / "figures" / n).exists()] == []
+
+
+def test_the_committed_diagrams_and_notebook_screenshot_exist():
+    for name in ("03_dmn_diagram.png", "04_ebst_diagram.png", "04_ebst_notebook.png"):
+        assert (ROOT / "figures" / name).stat().st_size > 10_000, name
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("smoke_run")
@@ -90,4 +187,76 @@ def test_the_notebooks_record_metrics_and_train_every_stage(smoke_run):
 def test_a_later_notebook_names_the_missing_earlier_one(tmp_path):
     from maskgan.pipeline import PipelineError
     with pytest.raises(PipelineError, match="01_maskvae_pretraining"):
-        run_pipeline("smoke", tmp_path, only=["03"], log=lambda line: None)
+        run_pipeline("smoke", tmp_path, only=["04"], log=lambda line: None)
+
+
+def test_the_pipeline_draws_the_diagrams(smoke_run):
+    run_dir, _ = smoke_run
+    for name in ("03_dmn_diagram.png", "04_ebst_diagram.png"):
+        assert (run_dir / "figures" / name).stat().st_size > 10_000, name
+
+
+def _outputs_text(executed) -> str:
+    return "\n".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def test_the_live_steps_ran_in_the_executed_notebooks(smoke_run):
+    run_dir, _ = smoke_run
+    text = {nb: _outputs_text(nbformat.read(run_dir / "notebooks" / f"{nb}.ipynb", as_version=4))
+            for nb in ("01_maskvae_pretraining", "03_dmn_stage1", "04_ebst")}
+    assert "KL recomputed from mu and logvar" in text["01_maskvae_pretraining"]
+    assert "g/feat" in text["03_dmn_stage1"] and "def gan_update" in text["03_dmn_stage1"]
+    for needle in ("z^inter", "z^outer", "s1/g/total", "s2/g/total", "GB (dmn, blender)", "def stage_two"):
+        assert needle in text["04_ebst"], needle
+    for figure in ("01_maskvae_step", "03_stage1_step", "04_ebst_iteration"):
+        assert (run_dir / "figures" / f"{figure}.png").exists(), figure
+
+
+def _tree(root):
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def test_the_live_ebst_iteration_records_every_named_tensor_and_writes_nothing(smoke_run):
+    from maskgan.config import Config
+    from maskgan.inspect_training import ebst_iteration
+    from maskgan.run import Run
+    run_dir, _ = smoke_run
+    cfg = Config.preset("smoke")
+    before = _tree(run_dir)
+    it = ebst_iteration(cfg, Run(run_dir))
+    assert _tree(run_dir) == before  # no checkpoint, log or sample written
+    n, s, d = cfg.train.batch_size, cfg.data.size, cfg.model.maskvae.latent_dim
+    expected = {"M^t": (n, s, s), "M^ref": (n, s, s), "I^t": (n, 3, s, s), "z^t": (n, d), "z^ref": (n, d),
+                "z^inter": (n, d), "z^outer": (n, d), "M^inter": (n, s, s), "M^outer": (n, s, s),
+                "I^out": (n, 3, s, s), "I^inter": (n, 3, s, s), "I^outer": (n, 3, s, s), "alpha": (n, 3, s, s),
+                "I^blend": (n, 3, s, s)}
+    assert it.shapes() == expected
+    t = 1 / cfg.train.lambda_inter
+    assert (it.z_inter - (it.z_t + t * (it.z_ref - it.z_t))).abs().max() < 1e-5
+    assert (it.z_outer - (it.z_t - t * (it.z_ref - it.z_t))).abs().max() < 1e-5
+    assert ((it.alpha > 0) & (it.alpha < 1)).all()
+    assert (it.i_blend - (it.alpha * it.i_inter + (1 - it.alpha) * it.i_outer)).abs().max() < 1e-5
+    assert {"s1/g/total", "s1/d/total"} <= set(it.stage_one) and {"s2/g/total", "s2/d/total"} <= set(it.stage_two)
+    assert it.updates["stage I"]["dmn"] > 0 and it.updates["stage I"]["blender"] == 0
+    assert it.updates["stage II"]["dmn"] > 0 and it.updates["stage I"]["disc"] > 0
+    assert it.updates["stage I"]["maskvae"] == 0 and it.updates["stage II"]["maskvae"] == 0
+    assert it.start.startswith("stage I, step")
+
+
+def test_the_live_maskvae_and_stage_one_steps_record_their_tensors(smoke_run):
+    from maskgan.config import Config
+    from maskgan.inspect_training import maskvae_step, stage_one_step
+    from maskgan.run import Run
+    run_dir, _ = smoke_run
+    cfg = Config.preset("smoke")
+    n, s, d = cfg.train.vae_batch_size, cfg.data.size, cfg.model.maskvae.latent_dim
+    vae = maskvae_step(cfg, Run(run_dir))
+    assert vae.shapes() == {"M^t": (n, s, s), "mu": (n, d), "logvar": (n, d), "z": (n, d), "logits": (n, 19, s, s),
+                            "M^decoded": (n, s, s)}
+    assert abs(vae.kl_by_hand - vae.losses["kl"]) < 1e-4 * max(1.0, abs(vae.losses["kl"]))
+    assert vae.updates["MaskVAE step"]["maskvae"] > 0
+    one = stage_one_step(cfg, Run(run_dir))
+    n = cfg.train.batch_size
+    assert one.shapes()["I^out"] == (n, 3, s, s) and one.shapes()["style"][0] == n
+    assert {"g/gan", "g/feat", "g/total", "d/real", "d/fake"} <= set(one.losses)
+    assert one.updates["stage I"]["dmn"] > 0 and one.updates["stage I"]["disc"] > 0

@@ -8,9 +8,12 @@
 * :func:`eval_figures` draws edit PSNR per family (inside and outside the edited region), mask
   fidelity per stage, and example edits (original, ground-truth edit, each stage's edit), and
   saves them as ``<run_dir>/figures/06_*.png``.
+* :func:`read_ablation` reads the ablation of *this* run in words: which column is best, EBST
+  against stage I and against the equal-updates control in dB, and the one-seed caveat.
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Callable, Sequence
 
 import torch
@@ -19,7 +22,7 @@ from ..stages import get_stage
 from ..text import format_table
 from .records import Evaluation, StageEval
 
-__all__ = ["stage_title", "as_evaluation", "format_eval_table", "eval_figures"]
+__all__ = ["stage_title", "as_evaluation", "format_eval_table", "eval_figures", "read_ablation", "ABLATION_LETTERS"]
 
 
 def stage_title(stage: str) -> str:
@@ -214,3 +217,135 @@ def eval_figures(run_dir, metrics=None, *,
         for name, fig in figs.items():
             save_figure(fig, run.figure_path(name))
     return figs
+
+
+# --- reading the ablation ---------------------------------------------------------------------
+
+#: The ablation's columns as README and notebook 06 letter them (Sec. 4 of the paper, plus the control).
+ABLATION_LETTERS = {"p2p": "(a)", "dmn": "(b)", "ebst": "(c)", "dmn_matched": "(b')"}
+_PSNR_TIE, _MIOU_TIE = 0.1, 0.005  # differences below these are read as "about equal"
+
+
+def _edit_psnr(s: StageEval):
+    return _maybe(s.edit, "psnr")
+
+
+def _edit_miou(s: StageEval):
+    return _maybe(s.edited_parse, "mean_iou")
+
+
+def _name(stage: str) -> str:
+    return f"{ABLATION_LETTERS.get(stage, '')} {get_stage(stage).title}".strip()
+
+
+def _diff(a, b, fmt: str) -> str:
+    return "n/a" if a is None or b is None else fmt.format(a - b)
+
+
+def _best(e: Evaluation, value) -> tuple[str, float] | None:
+    scored = [(s, value(st)) for s, st in e.stages.items() if value(st) is not None]
+    return max(scored, key=lambda x: x[1]) if scored else None
+
+
+def _standing(psnr_a, psnr_b, miou_a, miou_b) -> str:
+    """``"ahead on edit PSNR and behind on edited-mask mIoU"``: a against b, ties below the thresholds."""
+    def word(a, b, tie):
+        if a is None or b is None:
+            return None
+        return "ahead" if a - b > tie else "behind" if b - a > tie else "level"
+    parts = [(word(psnr_a, psnr_b, _PSNR_TIE), "edit PSNR"), (word(miou_a, miou_b, _MIOU_TIE), "edited-mask mIoU")]
+    parts = [(w, what) for w, what in parts if w is not None]
+    if len(parts) == 2 and parts[0][0] == parts[1][0]:
+        return f"{parts[0][0]} on both"
+    return " and ".join(f"{w} on {what}" for w, what in parts) or "not comparable (no edit numbers)"
+
+
+def _ablation_rows(e: Evaluation) -> str:
+    rows = []
+    for stage, s in e.stages.items():
+        inside, outside = _maybe(s.edit, "psnr_inside"), _maybe(s.edit, "psnr_outside")
+        rows.append([_name(stage), _cell(s.training.get("generator_updates"), "{}"),
+                     _cell(_edit_psnr(s), "{:.2f}") + (f" ({_cell(inside, '{:.2f}')} / {_cell(outside, '{:.2f}')})"
+                                                      if s.edit is not None else ""),
+                     _cell(_edit_miou(s)), _cell(s.recon_parse.mean_iou), _cell(s.swd.get("swd_avg"), "{:.1f}")])
+    return format_table(rows, ["column", "generator updates", "edit PSNR dB (inside / outside)", "edited-mask mIoU",
+                               "recon mIoU", "SWD x1e3"])
+
+
+def read_ablation(metrics, table: bool = True, width: int | None = 110) -> str:
+    """What *this run's* ablation says, in words: which generator is best on edit PSNR and on the
+    parser's mIoU of edited masks, (c) EBST against (b) stage I and against (b') the equal-updates
+    control, the differences in dB, and how much one seed can tell. ``metrics``: an
+    :class:`Evaluation` (or ``metrics.json``). With ``table``, a compact table of the columns first;
+    the paragraph is wrapped at ``width`` characters (``None``: one line).
+
+    The reading is mechanical on purpose: differences under 0.1 dB / 0.005 mIoU count as equal."""
+    e = as_evaluation(metrics)
+    st = e.stages
+    out = []
+    if table:
+        missing = [s for s in ABLATION_LETTERS if s not in st]
+        out += [_ablation_rows(e)]
+        if missing:
+            out += [f"not in this run: {', '.join(_name(s) for s in missing)} "
+                    "(`python -m maskgan ablation --run-dir <this run>` trains and evaluates them)"]
+        out += [""]
+    text = []
+    psnr_ok = any(_edit_psnr(s) is not None for s in st.values())
+    best_psnr, best_miou = _best(e, _edit_psnr), _best(e, _edit_miou)
+    if psnr_ok and best_psnr:
+        text.append(f"In this run the best generator on edit PSNR is {_name(best_psnr[0])} ({best_psnr[1]:.2f} dB)"
+                    + (f", and on the parser's mIoU of edited masks {_name(best_miou[0])} ({best_miou[1]:.3f})."
+                       if best_miou else "."))
+    else:
+        best = _best(e, lambda s: s.recon_parse.mean_iou)
+        text.append("This run has no edit-fidelity numbers (they need SynthFaces' ground-truth edits and eval.edits > 0)"
+                    + (f"; on reconstructions the parser's mIoU is best for {_name(best[0])} ({best[1]:.3f})."
+                       if best else "."))
+    if "p2p" in st and "dmn" in st:
+        a, b = st["p2p"], st["dmn"]
+        text.append(f"The style encoder: {_name('dmn')} is {_diff(_edit_psnr(b), _edit_psnr(a), '{:+.2f}')} dB and "
+                    f"{_diff(_edit_miou(b), _edit_miou(a), '{:+.3f}')} mIoU against {_name('p2p')}, the same backbone "
+                    "fed by the mask alone.")
+    if "ebst" in st and "dmn" in st:
+        b, c = st["dmn"], st["ebst"]
+        text.append(
+            f"EBST against stage I: {_diff(_edit_psnr(c), _edit_psnr(b), '{:+.2f}')} dB edit PSNR (inside the edited "
+            f"region {_diff(_maybe(c.edit, 'psnr_inside'), _maybe(b.edit, 'psnr_inside'), '{:+.2f}')} dB, outside "
+            f"{_diff(_maybe(c.edit, 'psnr_outside'), _maybe(b.edit, 'psnr_outside'), '{:+.2f}')} dB), "
+            f"{_diff(_edit_miou(c), _edit_miou(b), '{:+.3f}')} edited-mask mIoU: EBST is "
+            f"{_standing(_edit_psnr(c), _edit_psnr(b), _edit_miou(c), _edit_miou(b))} (EBST had "
+            f"{c.training.get('generator_updates')} generator updates, stage I {b.training.get('generator_updates')}).")
+    if "ebst" in st and "dmn_matched" in st:
+        c, m = st["ebst"], st["dmn_matched"]
+        dp = None if _edit_psnr(c) is None or _edit_psnr(m) is None else _edit_psnr(c) - _edit_psnr(m)
+        dm = None if _edit_miou(c) is None or _edit_miou(m) is None else _edit_miou(c) - _edit_miou(m)
+        uc, um = c.training.get("generator_updates"), m.training.get("generator_updates")
+        same = "both with" if uc == um else "with"
+        text.append(f"EBST against the equal-updates control ({same} {uc}" + ("" if uc == um else f" and {um}")
+                    + f" generator updates): {_diff(_edit_psnr(c), _edit_psnr(m), '{:+.2f}')} dB, "
+                    f"{_diff(_edit_miou(c), _edit_miou(m), '{:+.3f}')} mIoU.")
+        if dp is not None:
+            if dp > _PSNR_TIE and (dm is None or dm > -_MIOU_TIE):
+                text.append("EBST beats the control: here the simulated edits add something that more stage-I "
+                            "training does not.")
+            elif dp < -_PSNR_TIE or (dm is not None and dm < -_MIOU_TIE):
+                text.append("The control does as well or better: at this budget EBST's difference from stage I is "
+                            "explained by its extra generator updates, not by the simulated edits.")
+            else:
+                text.append("EBST and the control are within 0.1 dB and 0.005 mIoU: no effect of the simulated edits "
+                            "beyond the extra training is visible here.")
+        if uc != um:
+            text.append("(The two did not have the same number of updates, so this is not the equal-updates "
+                        "comparison; train dmn_matched with the run's step counts.)")
+    elif "ebst" in st:
+        text.append("Without the control (b'), EBST's difference from stage I mixes the simulated edits with the extra "
+                    "training; `python -m maskgan ablation` trains (b'), stage I alone for as many updates as EBST.")
+    pairs = f" and {e.edit_pairs_per_family} edit pairs per family" if e.edit_pairs_per_family else ""
+    text.append(f"One training seed ({e.seed}), {e.num_faces} test faces{pairs}: differences of a few tenths of a dB "
+                "or a few thousandths of mIoU can change sign with another seed, so read this as an anecdote, not a "
+                "finding, until it holds over several seeds.")
+    paragraph = " ".join(text)
+    if width:
+        paragraph = textwrap.fill(paragraph, width)
+    return "\n".join(out) + paragraph

@@ -125,7 +125,7 @@ class StyleEncoder(nn.Module):
     def forward(self, image: torch.Tensor, feat_a: torch.Tensor, feat_b: torch.Tensor,
                 bypass_sft: tuple[str, ...] = ()) -> torch.Tensor:
         """``bypass_sft`` names SFT layers ("A", "B") to replace by the identity (gamma = 1, beta = 0):
-        an ablation for inspection (notebook 04), never used in training."""
+        an ablation for inspection (notebook 05), never used in training."""
         h = self.head(image)
         h = h if "A" in bypass_sft else self.sft_a(h, feat_a)
         h = self.middle(h)
