@@ -36,9 +36,9 @@ from __future__ import annotations
 from .ablation import run_ablation
 from .curves import curve_figure, learning_curve
 from .records import Evaluation, MaskVAEEval, PairFidelity, Segmentation, StageEval
-from .report import as_evaluation, eval_figures, format_eval_table, stage_title
+from .report import as_evaluation, eval_figures, format_eval_table, read_ablation, stage_title
 from .run import evaluate_maskvae, evaluate_run, evaluation_config
 
 __all__ = ["evaluate_run", "evaluation_config", "evaluate_maskvae", "format_eval_table", "eval_figures",
-           "run_ablation", "stage_title", "as_evaluation", "Evaluation", "StageEval", "Segmentation",
+           "run_ablation", "read_ablation", "stage_title", "as_evaluation", "Evaluation", "StageEval", "Segmentation",
            "PairFidelity", "MaskVAEEval", "learning_curve", "curve_figure"]
