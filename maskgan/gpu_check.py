@@ -1341,12 +1341,17 @@ class GPUCheck:
             m = self.results.data.get("machine", {})
             fig.suptitle(f"MaskGAN kit, {p.table_preset} widths, {m.get('gpu', self.dev)}, torch {m.get('torch')}",
                          fontsize=10)
-            fig.tight_layout()
-            fig.savefig(self.out / OUT_FILES["fig_throughput"], dpi=80)
-            plt.close(fig)
-            self.save()
+            self._write_figure(fig, "fig_throughput")
         except Exception as e:  # noqa: BLE001
             self.results.data["errors"].append({"section": "figure_throughput", "error": f"{type(e).__name__}: {e}"})
+
+    def _write_figure(self, fig, key: str) -> None:
+        """Lay out, write ``OUT_FILES[key]``, close, and rewrite results.json (it lists the files)."""
+        import matplotlib.pyplot as plt
+        fig.tight_layout()
+        fig.savefig(self.out / OUT_FILES[key], dpi=80)
+        plt.close(fig)
+        self.save()
 
     def figure_checks(self) -> None:
         try:
@@ -1399,10 +1404,7 @@ class GPUCheck:
             r = sec.get("resume") or {}
             ax.set_title(f"resume vs uninterrupted: max |weight diff|\n({r.get('preset')} preset, {r.get('size')}px, "
                          f"{r.get('steps')} steps, resumed at {r.get('resumed_at')})", fontsize=8)
-            fig.tight_layout()
-            fig.savefig(self.out / OUT_FILES["fig_checks"], dpi=80)
-            plt.close(fig)
-            self.save()
+            self._write_figure(fig, "fig_checks")
         except Exception as e:  # noqa: BLE001
             self.results.data["errors"].append({"section": "figure_checks", "error": f"{type(e).__name__}: {e}"})
 
