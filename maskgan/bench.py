@@ -14,7 +14,7 @@ from typing import Callable
 from .io import atomic_write_json
 from .text import format_table
 
-__all__ = ["BENCHMARKS", "benchmark", "median_time", "run_benchmarks"]
+__all__ = ["BENCHMARKS", "benchmark", "median_time", "run_benchmarks", "sync"]
 
 #: name -> function(device) -> list of result rows
 BENCHMARKS: dict[str, Callable[[str], list[dict]]] = {}
@@ -28,7 +28,8 @@ def benchmark(name: str):
     return register
 
 
-def _sync(device: str) -> None:
+def sync(device: str) -> None:
+    """Wait for the device's queued work (CUDA); nothing on the CPU."""
     import torch
     if str(device).startswith("cuda"):
         torch.cuda.synchronize()
@@ -38,12 +39,12 @@ def median_time(fn: Callable[[], object], device: str = "cpu", warmup: int = 1, 
     """Median wall time of ``fn()`` in seconds (after ``warmup`` calls; CUDA is synchronised)."""
     for _ in range(warmup):
         fn()
-    _sync(device)
+    sync(device)
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

@@ -22,8 +22,6 @@ written under ``--out`` comes back: at most 8 files of 16 MiB each). Sections, i
 what it measured. ``--dry-run`` takes the same code path on the CPU with tiny sizes (smoke widths,
 32², batch 1-2, 2-4 steps, no torch.compile) in well under a minute.
 
-Config keys are read and overridden through :func:`cfg_key` (dotted key, or found by its leaf name
-when the kit moves it to another section), so the script follows the kit's config refactors.
 """
 from __future__ import annotations
 
@@ -45,7 +43,12 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .bench import sync as _sync
+from .checkpoint import find_checkpoint
+from .config import flatten
+from .run import read_jsonl
 from .stages import get_stage, method_stages
+from .train import collate, prepared_trainer
 
 #: The paper's method in training order (MaskVAE, stage I, EBST), from the stage registry.
 METHOD_STAGES: tuple[str, ...] = tuple(method_stages())
@@ -58,7 +61,7 @@ def _prerequisites(stage: str) -> tuple[str, ...]:
     st = get_stage(stage)
     return tuple(st.needs) + ((st.starts_from,) if st.starts_from else ())
 
-__all__ = ["OUT_FILES", "SCHEMA", "SECTIONS", "Plan", "cfg_key", "dry_plan", "gpu_plan", "main", "run", "with_keys"]
+__all__ = ["OUT_FILES", "SCHEMA", "SECTIONS", "Plan", "dry_plan", "gpu_plan", "main", "run"]
 
 SCHEMA = "maskgan.gpu_check/1"
 SECTIONS: tuple[str, ...] = ("data_loading", "correctness", "editing", "throughput", "showcase")
@@ -176,47 +179,16 @@ def dry_plan(budget_s: float = 120.0) -> Plan:
         loader_size=32, loader_workers=(1,), loader_batch=2, loader_seconds=0.2, fit_overhead_s=1.0)
 
 
-# --- config keys through one helper (the kit moves keys between sections) ------------------------
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def cfg_key(cfg, dotted: str) -> str:
-    """The config's key for ``dotted`` (``"train.log_every"``): itself when it exists, else the one
-    key with the same leaf name (``"cadence.log_every"`` after the kit moved it)."""
-    flat = _flatten(cfg.to_dict())
-    if dotted in flat:
-        return dotted
-    leaf = dotted.rsplit(".", 1)[-1]
-    matches = [k for k in flat if k.rsplit(".", 1)[-1] == leaf]
-    if len(matches) == 1:
-        return matches[0]
-    section = dotted.split(".", 1)[0]
-    same = [k for k in matches if k.startswith(section + ".")]
-    if len(same) == 1:
-        return same[0]
-    raise KeyError(f"config key {dotted!r} not found (candidates: {matches or 'none'})")
-
+# --- config -------------------------------------------------------------------------------------
 
 def cfg_get(cfg, dotted: str):
-    return _flatten(cfg.to_dict())[cfg_key(cfg, dotted)]
-
-
-def with_keys(cfg, values: dict):
-    """``cfg.with_overrides`` through :func:`cfg_key`."""
-    return cfg.with_overrides({cfg_key(cfg, k): v for k, v in values.items()})
+    """A config value by its dotted key, e.g. ``cfg_get(cfg, "train.amp")``."""
+    return flatten(cfg.to_dict())[dotted]
 
 
 def _preset(name: str, extra: dict | None = None):
     from .config import Config
-    return with_keys(Config.preset(name), {"data.dataset": "synthfaces", **(extra or {})})
+    return Config.preset(name).with_overrides({"data.dataset": "synthfaces", **(extra or {})})
 
 
 # --- results, clock, small helpers ---------------------------------------------------------------
@@ -283,12 +255,6 @@ def _r(x, nd=4):
     return None if x is None else round(float(x), nd)
 
 
-def _sync(device: str) -> None:
-    import torch
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def _free(device: str) -> None:
     gc.collect()
     if str(device).startswith("cuda"):
@@ -351,12 +317,6 @@ def _first(batch: dict, n: int) -> dict:
     return out
 
 
-def _collate(items: list[dict]) -> dict:
-    import torch
-    return {"image": torch.stack([s["image"] for s in items]), "label": torch.stack([s["label"] for s in items]),
-            "name": [s["name"] for s in items]}
-
-
 def _cached_faces(cfg, n: int, workers: int):
     """The first ``n`` training faces of ``cfg.data`` rendered once (in ``workers`` processes) and
     kept in memory: a dataset whose items cost nothing, so timings and the showcase measure the GPU."""
@@ -377,47 +337,13 @@ def _cached_faces(cfg, n: int, workers: int):
     ds = build_dataset(cfg.data, "train", train=True)
     n = min(n, len(ds))
     per_batch = max(1, min(32, n // max(1, workers)))  # small batches when few faces: every worker busy
-    loader = DataLoader(Subset(ds, range(n)), batch_size=per_batch, num_workers=workers, collate_fn=_collate)
+    loader = DataLoader(Subset(ds, range(n)), batch_size=per_batch, num_workers=workers, collate_fn=collate)
     items = []
     for b in loader:
         for i in range(len(b["name"])):
             items.append({"image": b["image"][i].clone(), "label": b["label"][i].clone(), "name": b["name"][i]})
     del loader
     return CachedFaces(items)
-
-
-def _prepared(stage: str, cfg, run_dir: Path, device: str, dataset):
-    """:func:`maskgan.train.prepared_trainer` with an in-memory dataset (without, if the kit dropped it)."""
-    from .train import prepared_trainer
-    try:
-        return prepared_trainer(stage, cfg, run_dir, device=device, dataset=dataset)
-    except TypeError as e:
-        if "dataset" not in str(e):
-            raise
-        return prepared_trainer(stage, cfg, run_dir, device=device)
-
-
-def _read_log(path: Path) -> list[dict]:
-    """``log.jsonl`` lines as flat dicts of numbers (nested records are flattened with '/')."""
-    rows = []
-    if not path.exists():
-        return rows
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        flat = {}
-        for k, v in _flatten(rec).items() if isinstance(rec, dict) else []:
-            k = k.replace(".", "/")
-            if isinstance(v, bool) or not isinstance(v, (int, float)) and v not in ("nan", "inf", "-inf", "NaN"):
-                continue
-            flat[k] = float(v)
-        rows.append(flat)
-    return rows
 
 
 _META_KEYS = ("step", "lr", "epoch", "time", "seconds", "images_per_second", "it")
@@ -474,18 +400,9 @@ def summarize_log(rows: list[dict]) -> dict:
 
 
 def last_checkpoint(stage_dir: Path) -> Path | None:
-    """The newest checkpoint folder of a stage (``latest.json``, else the highest ``step_*``)."""
-    root = Path(stage_dir) / "checkpoints"
-    pointer = root / "latest.json"
-    if pointer.exists():
-        try:
-            p = root / json.loads(pointer.read_text())["path"]
-            if p.is_dir():
-                return p
-        except (ValueError, KeyError, TypeError):
-            pass
-    dirs = sorted(d for d in root.glob("step_*") if d.is_dir()) if root.is_dir() else []
-    return dirs[-1] if dirs else None
+    """The newest checkpoint folder of a stage (not verified: the comparison reads every file anyway)."""
+    ckpt = find_checkpoint(stage_dir, verify=False, report=None)
+    return ckpt.path if ckpt is not None else None
 
 
 def compare_checkpoints(a: Path, b: Path) -> dict:
@@ -631,12 +548,12 @@ class GPUCheck:
     # --- configs ----------------------------------------------------------------------------
     def paper_cfg(self, size: int, preset: str | None = None, **extra):
         p = self.plan
-        values = {"data.size": size, "data.num_workers": 0, "train.log_every": 1,
-                  "train.sample_every": 10**6, "train.checkpoint_every": 10**6}
+        values = {"data.size": size, "data.num_workers": 0, "cadence.log_every": 1,
+                  "cadence.sample_every": 10**6, "cadence.checkpoint_every": 10**6}
         if (preset or p.preset) == "paper":
             values["model.loss.vgg_weights"] = p.vgg_weights
         values.update(extra)
-        return with_keys(_preset(preset or p.preset), values)
+        return _preset(preset or p.preset).with_overrides(values)
 
     def _vae_key(self, cfg) -> tuple:
         return tuple(cfg_get(cfg, k) for k in ("data.size", "train.amp", "model.maskvae.base_ch",
@@ -654,7 +571,7 @@ class GPUCheck:
             _copy_stage(src, run_dir, "vae", link=True)
         else:
             from .train import train
-            train("vae", with_keys(cfg, {"train.compile": False}), run_dir, steps=1, device=self.dev, progress=False)
+            train("vae", cfg.with_overrides({"train.compile": False}), run_dir, steps=1, device=self.dev, progress=False)
         self.vae_dirs[key] = run_dir
         return run_dir
 
@@ -689,7 +606,7 @@ class GPUCheck:
             idx = [(start + i) % len(ds) for i in range(count)]
             start += count
             loader = DataLoader(torch.utils.data.Subset(ds, idx), batch_size=p.loader_batch, num_workers=w,
-                                collate_fn=_collate, pin_memory=self.dev.startswith("cuda"))
+                                collate_fn=collate, pin_memory=self.dev.startswith("cuda"))
             t0 = time.perf_counter()
             it = iter(loader)
             next(it)
@@ -758,7 +675,7 @@ class GPUCheck:
         deadline = self.clock.deadline(p.deadlines["correctness"])
         cfg = self.paper_cfg(p.size, **{"data.num_workers": p.num_workers})
         # the kit refuses steps past a stage's LR schedule: make every schedule at least that long
-        cfg = with_keys(cfg, {k: max(p.steps, cfg_get(cfg, k)) for k in ("train.vae_steps", "train.dmn_steps",
+        cfg = cfg.with_overrides({k: max(p.steps, cfg_get(cfg, k)) for k in ("train.vae_steps", "train.dmn_steps",
                                                                           "train.ebst_steps")})
         run_dir = self.work / f"correctness_{p.preset}_{p.size}"
         sec.update(preset=p.preset, size=p.size, steps=p.steps, dataset="synthfaces", num_workers=p.num_workers,
@@ -782,7 +699,7 @@ class GPUCheck:
                 if "nan" in str(e).lower() or "inf" in str(e).lower():
                     st["nan_guard"] = True
             st["seconds"] = _r(time.perf_counter() - t0, 2)
-            st.update(summarize_log(_read_log(run_dir / stage / "log.jsonl")))
+            st.update(summarize_log(read_jsonl(run_dir / stage / "log.jsonl")))
             if st["status"] == "ok" and stage == "vae":
                 self.vae_sources[self._vae_key(cfg)] = run_dir
             self.log(f"correctness {stage}: {st['status']}, no_nan={st.get('no_nan')}, moving={st.get('moving')}, "
@@ -821,9 +738,9 @@ class GPUCheck:
         cached = _cached_faces(cfg0, 8, workers=min(p.num_workers, 8))
         curves = {}
         for label, amp in PRECISIONS.items():
-            cfg = with_keys(cfg0, {"train.amp": amp})
+            cfg = cfg0.with_overrides({"train.amp": amp})
             torch.manual_seed(cfg.seed)
-            trainer, batch = _prepared("dmn", cfg, self.work / f"precision_{label}", self.dev, cached)
+            trainer, batch = prepared_trainer("dmn", cfg, self.work / f"precision_{label}", device=self.dev, dataset=cached)
             vals: dict[str, list] = {}
             for i in range(p.precision_steps):
                 terms = trainer.train_step(batch)
@@ -1087,7 +1004,7 @@ class GPUCheck:
                     with contextlib.suppress(Exception):
                         torch._dynamo.reset()
                 torch.manual_seed(0)
-                trainer, batch = _prepared(stage, cfg, run_dir, self.dev, caches[size])
+                trainer, batch = prepared_trainer(stage, cfg, run_dir, device=self.dev, dataset=caches[size])
                 if stage == "ebst":
                     sec["ebst_refs_in_batch"] = "ref_label" in batch
                 build_s = time.perf_counter() - t_group
@@ -1202,7 +1119,7 @@ class GPUCheck:
             sec.update(final_status="skipped", reason=f"budget: under {p.showcase_min_s:.0f} s left")
             return
         setting = self.showcase_setting()
-        cfg = with_keys(_preset(p.showcase_preset), {**p.showcase_overrides, "train.amp": PRECISIONS[setting["precision"]],
+        cfg = _preset(p.showcase_preset).with_overrides({**p.showcase_overrides, "train.amp": PRECISIONS[setting["precision"]],
                                                      "train.channels_last": setting["channels_last"]})
         n_faces = cfg_get(cfg, "data.synth_train")
         t0 = time.perf_counter()
@@ -1220,8 +1137,8 @@ class GPUCheck:
             t0 = time.perf_counter()
             try:
                 torch.manual_seed(0)
-                probe, batch = _prepared(stage, cfg, self.work / "showcase_probe" if stage != "ebst" else run_dir,
-                                         self.dev, cached)
+                probe, batch = prepared_trainer(stage, cfg, self.work / "showcase_probe" if stage != "ebst" else run_dir,
+                                                device=self.dev, dataset=cached)
                 t = _time_steps(lambda pr=probe, bt=batch: pr.train_step(bt), self.dev, 2, 3, 5, 0.3)
                 step_s = t["median_s"]
             finally:
@@ -1232,8 +1149,8 @@ class GPUCheck:
             share = p.showcase_shares[stage] / sum(p.showcase_shares[s] for s in rest)
             steps = int(max(0.0, avail) * share * 0.85 / (step_s * 1.1))
             steps = max(p.showcase_min_steps, min(p.showcase_max_steps, steps))
-            cfg = with_keys(cfg, {f"train.{stage}_steps": steps, "train.log_every": max(1, steps // 100),
-                                  "train.sample_every": 10**6, "train.checkpoint_every": 10**6})
+            cfg = cfg.with_overrides({f"train.{stage}_steps": steps, "cadence.log_every": max(1, steps // 100),
+                                  "cadence.sample_every": 10**6, "cadence.checkpoint_every": 10**6})
             st.update(probe_step_s=_r(step_s, 5), steps=steps, planned_s=_r(steps * step_s, 1))
             self.log(f"showcase {stage}: {steps} steps at {step_s * 1000:.1f} ms/step (probe)")
             self.save()
@@ -1243,7 +1160,7 @@ class GPUCheck:
             _free(self.dev)
             st.update(seconds=_r(time.perf_counter() - t0, 2), seconds_per_step=summary.get("seconds_per_step"),
                       images_per_second=summary.get("images_per_second"))
-            log = summarize_log(_read_log(run_dir / stage / "log.jsonl"))
+            log = summarize_log(read_jsonl(run_dir / stage / "log.jsonl"))
             st.update({k: log.get(k) for k in ("no_nan", "moving", "primary_key", "primary_first", "primary_last",
                                                 "primary_curve", "n_logged")})
             self.save()

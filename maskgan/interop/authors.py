@@ -103,8 +103,8 @@ def read_state_dict(path: Path | str) -> tuple[dict[str, torch.Tensor], str]:
         if "weights only load failed" in str(e).lower():
             raise WeightsImportError(
                 f"{path} contains pickled Python objects (a whole model or optimizer?), which the kit refuses to "
-                f"load because unpickling can run arbitrary code; expected {expected}. If you trust the file, "
-                f"convert it once: torch.save(torch.load(path, weights_only=False).state_dict(), 'plain.pth')") from None
+                f"load because unpickling can run arbitrary code; expected {expected}. Re-save only the network's "
+                f"state dict (torch.save(net.state_dict(), path)) where the file was made") from None
         raise WeightsImportError(
             f"{path} could not be read as a PyTorch weights file ({first}); it may be truncated (an "
             f"interrupted download?) or not a torch.save file at all. Expected {expected}; "
