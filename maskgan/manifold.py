@@ -21,7 +21,7 @@ from typing import Sequence
 import torch
 
 from .labels import one_hot
-from .nn import interpolate, logits_to_labels
+from .nn import interpolate, logits_to_labels, simulated_codes
 
 __all__ = ["latent_path", "pixel_path", "changed_fraction", "simulated_edits", "edit_sizes", "path_change_figure",
            "edit_size_figure"]
@@ -65,10 +65,9 @@ def simulated_edits(vae, labels, ref_labels, lambda_inter: float = 2.5) -> dict[
     (label maps ``(N, H, W)`` and codes ``(N, latent)``)."""
     vae.eval()
     dev = _device(vae)
-    z_t = vae.encode(one_hot(_labels(labels).to(dev)))[0]
-    z_ref = vae.encode(one_hot(_labels(ref_labels).to(dev)))[0]
-    t = 1.0 / lambda_inter
-    decoded = logits_to_labels(vae.decode(torch.cat([z_t, interpolate(z_t, z_ref, t), interpolate(z_t, z_ref, -t)])))
+    z_t, z_ref, z_inter, z_outer = simulated_codes(vae, one_hot(_labels(labels).to(dev)),
+                                                   one_hot(_labels(ref_labels).to(dev)), lambda_inter)
+    decoded = logits_to_labels(vae.decode(torch.cat([z_t, z_inter, z_outer])))
     recon, inter, outer = decoded.cpu().chunk(3)
     return {"z_t": z_t.cpu(), "z_ref": z_ref.cpu(), "M^t_decoded": recon, "M^inter": inter, "M^outer": outer}
 

@@ -22,14 +22,14 @@ from .blender import AlphaBlender
 from .discriminator import MultiScaleDiscriminator, PatchDiscriminator
 from .dmn import Backbone, DenseMappingNetwork, LabelEncoder, StyleEncoder
 from .layers import SFT, AdaINResnetBlock, ResnetBlock, adain, count_parameters, init_weights
-from .maskvae import MaskVAE, interpolate, logits_to_labels, logits_to_onehot
+from .maskvae import MaskVAE, interpolate, logits_to_labels, logits_to_onehot, simulated_codes
 from .baseline import MaskOnlyGenerator, build_p2p
 from .parser import FaceParser
 from .vgg import VGG19Features, load_vgg19
 
 __all__ = [
     "SFT", "adain", "AdaINResnetBlock", "ResnetBlock", "init_weights", "count_parameters",
-    "MaskVAE", "interpolate", "logits_to_labels", "logits_to_onehot",
+    "MaskVAE", "interpolate", "simulated_codes", "logits_to_labels", "logits_to_onehot",
     "Backbone", "LabelEncoder", "StyleEncoder", "DenseMappingNetwork",
     "AlphaBlender", "PatchDiscriminator", "MultiScaleDiscriminator", "VGG19Features", "load_vgg19",
     "build_maskvae", "build_dmn", "build_blender", "build_discriminator", "build_vgg", "build_parser", "build_p2p",

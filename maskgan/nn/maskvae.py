@@ -30,7 +30,7 @@ from torch import nn
 
 from ..labels import NUM_CLASSES, one_hot
 
-__all__ = ["MaskVAE", "interpolate", "logits_to_labels", "logits_to_onehot"]
+__all__ = ["MaskVAE", "interpolate", "simulated_codes", "logits_to_labels", "logits_to_onehot"]
 
 
 def logits_to_labels(logits: torch.Tensor) -> torch.Tensor:
@@ -60,6 +60,15 @@ def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, t) -> torch.Tensor:
     if isinstance(t, torch.Tensor) and t.dim() == 1:
         t = t.to(z_a).view(-1, *([1] * (z_a.dim() - 1)))
     return z_a + t * (z_b - z_a)
+
+
+def simulated_codes(vae, mask: torch.Tensor, ref: torch.Tensor, lambda_inter: float):
+    """Algorithm 1, lines 1-2: ``(z^t, z^ref, z^inter, z^outer)`` for one-hot masks ``M^t`` and ``M^ref``:
+    the encoder means, ``z^inter = z^t + (z^ref - z^t) / lambda_inter`` and
+    ``z^outer = z^t - (z^ref - z^t) / lambda_inter``. EBST decodes the last two into its simulated edits."""
+    z_t, z_ref = vae.encode(mask)[0], vae.encode(ref)[0]
+    t = 1.0 / lambda_inter
+    return z_t, z_ref, interpolate(z_t, z_ref, t), interpolate(z_t, z_ref, -t)
 
 
 class MaskVAE(nn.Module):

@@ -26,7 +26,7 @@ import torch
 
 from ..labels import one_hot
 from ..losses import discriminator_loss, generator_loss
-from ..nn import build_blender, build_discriminator, build_dmn, build_maskvae, build_vgg, interpolate
+from ..nn import build_blender, build_discriminator, build_dmn, build_maskvae, build_vgg, simulated_codes
 from ..stages import get_stage
 from ..errors import StageMissing, TrainingError
 from .loop import SampleKey, Trainer
@@ -149,10 +149,8 @@ class EBSTTrainer(DMNTrainer):
     @torch.no_grad()
     def simulated_edits(self, mask: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Algorithm 1, lines 2-3: ``(M^inter, M^outer)`` decoded from the MaskVAE latent space."""
-        z_t, z_ref = self.vae.encode(mask)[0], self.vae.encode(ref)[0]
-        t = 1.0 / self.tc.lambda_inter  # z_inter = z_t + (z_ref - z_t) / lambda_inter
-        both = self.vae.decode_onehot(torch.cat([interpolate(z_t, z_ref, t), interpolate(z_t, z_ref, -t)]))
-        return both.chunk(2)
+        _, _, z_inter, z_outer = simulated_codes(self.vae, mask, ref, self.tc.lambda_inter)
+        return self.vae.decode_onehot(torch.cat([z_inter, z_outer])).chunk(2)
 
     def stage_two(self, mask: torch.Tensor, image: torch.Tensor, ref: torch.Tensor) -> dict[str, torch.Tensor]:
         m_inter, m_outer = self.simulated_edits(mask, ref)

@@ -142,11 +142,6 @@ class EditingApp:
         return all(p.wait(timeout) for p in (self.interpolation, self.mask_editor, self.style_copy) if p is not None)
 
 
-def _auto_device(device: str) -> str:
-    from ..device import resolve_device
-    return str(resolve_device(device))
-
-
 def editing_app(run_dir: str | Path | None = None, *, split: str = "val", device: str = "auto",
                 threaded: bool = True, max_faces: int = 24, display_px: int = 256, render_threads: int | None = 1,
                 editor=None, dataset=None):
@@ -159,9 +154,10 @@ def editing_app(run_dir: str | Path | None = None, *, split: str = "val", device
     from .ui import InterpolationController, MaskEditorController, StyleCopyController
     path = None
     if editor is None:
+        from ..device import resolve_device
         from ..editing import Editor
         path = resolve_run_dir(run_dir)
-        editor = Editor.from_run(path, device=_auto_device(device))
+        editor = Editor.from_run(path, device=str(resolve_device(device)))
     if dataset is None:
         from ..data import build_dataset
         if getattr(editor, "cfg", None) is None:
