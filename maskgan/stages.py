@@ -59,6 +59,7 @@ class Stage:
     updates_per_step: int = 1  # generator updates per step (an EBST iteration updates the DMN twice)
     notebook: str | None = None  # the notebook that trains it (without .ipynb)
     summary: str = ""  # one line: what the stage does, with the paper reference
+    shipped: tuple[str, ...] | None = None  # nets the kit's pretrained/ copy keeps (default: the generator/first)
 
     def trainer_class(self) -> type:
         if isinstance(self.trainer, str):
@@ -72,6 +73,11 @@ class Stage:
         if net not in self.nets:
             raise ConfigError(f"stage {self.name!r} saves {', '.join(self.nets)}; it has no net {net!r}")
         return f"{net}.safetensors"
+
+    def shipped_nets(self) -> tuple[str, ...]:
+        """The networks a shipped copy of this stage keeps: what renders or parses, and what continuing
+        its training needs (stage I's D, so EBST can start from shipped weights; EBST's blender)."""
+        return self.shipped or ((self.generator,) if self.generator else self.nets[:1])
 
     def command(self, run_dir) -> str:
         return f"python -m maskgan train {self.name} --run-dir {run_dir}"
@@ -149,13 +155,13 @@ register(Stage(
 register(Stage(
     name="dmn", title="stage I", role="generator", trainer="maskgan.train.gan:DMNTrainer",
     steps=lambda c: c.train.dmn_steps, batch_size=lambda c: c.train.batch_size, nets=("dmn", "disc"),
-    generator="dmn", identity=("model.dmn", *_GAN), notebook="03_dmn_stage1",
+    generator="dmn", identity=("model.dmn", *_GAN), notebook="03_dmn_stage1", shipped=("dmn", "disc"),
     summary="DMN pretraining with EBST's stage I alone (Sec. 3.1, Eq. 6-9)"))
 register(Stage(
     name="ebst", title="EBST", role="generator", trainer="maskgan.train.gan:EBSTTrainer",
     steps=lambda c: c.train.ebst_steps, batch_size=lambda c: c.train.batch_size, nets=("dmn", "disc", "blender"),
     generator="dmn", identity=("model.dmn", "model.blender", "model.maskvae", "train.lambda_inter", *_GAN),
-    needs=("vae",), starts_from="dmn", updates_per_step=2, notebook="04_ebst",
+    needs=("vae",), starts_from="dmn", updates_per_step=2, notebook="04_ebst", shipped=("dmn", "blender"),
     summary="Editing Behavior Simulated Training, stage I and stage II alternating (Sec. 3.3, Algorithm 1)"))
 register(Stage(
     name="p2p", title="Pix2PixHD-m", role="baseline", trainer="maskgan.train.baseline:P2PTrainer",
@@ -167,6 +173,12 @@ register(Stage(
     steps=lambda c: c.train.dmn_steps + 2 * c.train.ebst_steps, batch_size=lambda c: c.train.batch_size,
     nets=("dmn", "disc"), generator="dmn", identity=("model.dmn", *_GAN),
     summary="the ablation's control: stage I alone for as many generator updates as EBST in total"))
+register(Stage(
+    name="dmn_continued", title="stage I continued", role="control", trainer="maskgan.train.gan:ContinuedDMNTrainer",
+    steps=lambda c: 2 * c.train.ebst_steps, batch_size=lambda c: c.train.batch_size, nets=("dmn", "disc"),
+    generator="dmn", identity=("model.dmn", *_GAN), starts_from="dmn",
+    summary="the ablation's second control: stage I continued from stage I for EBST's 2 x ebst_steps updates, "
+            "with EBST's fresh schedule"))
 register(Stage(
     name="parser", title="face parser", role="parser", trainer="maskgan.train.parser:ParserTrainer",
     steps=lambda c: c.parser.steps, batch_size=lambda c: c.parser.batch_size, nets=("parser",),

@@ -21,7 +21,7 @@ from maskgan.run import Run
 from maskgan.train import make_trainer, train
 from maskgan.data import class_weights
 
-GENERATORS = ("p2p", "dmn", "ebst", "dmn_matched")
+GENERATORS = ("p2p", "dmn", "ebst", "dmn_matched", "dmn_continued")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -44,7 +44,7 @@ def run(tmp_path_factory):
     """A smoke run with every stage the evaluation compares (2 steps each), evaluated once."""
     run_dir = tmp_path_factory.mktemp("run")
     cfg = smoke_cfg()
-    for stage in ("vae", "dmn", "ebst", "p2p", "dmn_matched"):
+    for stage in ("vae", "dmn", "ebst", "p2p", "dmn_matched", "dmn_continued"):
         train(stage, cfg, run_dir, progress=False)
     metrics = evaluate_run(run_dir, n=4, n_edits=2)
     return run_dir, cfg, metrics
@@ -116,6 +116,8 @@ def test_training_record_counts_ebst_on_top_of_its_stage_one_pretraining(run):
     assert stages["ebst"].training == {"steps": 2, "pretrained_dmn_steps": 2, "generator_updates": 6}
     # the control: stage I alone for EBST's total, dmn_steps + 2 x ebst_steps
     assert stages["dmn_matched"].training == {"steps": 6, "generator_updates": 6}
+    # the second control: stage I continued from the 2-step stage I for 2 x ebst_steps steps
+    assert stages["dmn_continued"].training == {"steps": 4, "pretrained_dmn_steps": 2, "generator_updates": 6}
 
 
 def test_maskvae_reconstruction_and_interpolation_smoothness_are_recorded(run):
@@ -231,8 +233,8 @@ def test_ablation_trains_only_the_stages_a_run_lacks(run, tmp_path):
         shutil.copytree(run_dir / stage, tmp_path / stage)
     assert not Run(tmp_path).is_complete("p2p", cfg)
     m = run_ablation(tmp_path, cfg, n=2, n_edits=1, progress=False)
-    assert m.trained_now == ["p2p", "dmn_matched"]
-    assert Run(tmp_path).is_complete("p2p", cfg) and Run(tmp_path).is_complete("dmn_matched", cfg)
+    assert m.trained_now == ["p2p", "dmn_matched", "dmn_continued"]
+    assert all(Run(tmp_path).is_complete(s, cfg) for s in ("p2p", "dmn_matched", "dmn_continued"))
     assert list(m.stages) == list(GENERATORS)
 
 

@@ -50,8 +50,8 @@ def smoke():
 
 
 def test_the_kit_declares_its_six_stages_in_training_order():
-    assert list(STAGES) == ["vae", "dmn", "ebst", "p2p", "dmn_matched", "parser"]
-    assert generator_stages() == ["p2p", "dmn", "ebst", "dmn_matched"]
+    assert list(STAGES) == ["vae", "dmn", "ebst", "p2p", "dmn_matched", "dmn_continued", "parser"]
+    assert generator_stages() == ["p2p", "dmn", "ebst", "dmn_matched", "dmn_continued"]
 
 
 def test_each_stage_fact_is_declared_once_in_the_package():
@@ -64,7 +64,7 @@ def test_each_stage_fact_is_declared_once_in_the_package():
 
 def test_step_budgets_come_from_the_declarations():
     cfg = Config.preset("cpu")
-    assert [get_stage(s).steps(cfg) for s in STAGES] == [700, 1500, 400, 1500, 2300, 500]
+    assert [get_stage(s).steps(cfg) for s in STAGES] == [700, 1500, 400, 1500, 2300, 800, 500]
     assert get_stage("ebst").updates_per_step == 2 and get_stage("ebst").starts_from == "dmn"
 
 

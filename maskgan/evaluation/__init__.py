@@ -14,7 +14,7 @@ give: the ground-truth image of every edit, so edit quality is measured against 
     figures = eval_figures("runs/demo", result)  # saved under runs/demo/figures/06_*.png
 
 What :func:`evaluate_run` measures, for every generator stage in the run (``p2p``, ``dmn``, ``ebst``,
-``dmn_matched``: every stage of :mod:`maskgan.stages` that renders faces):
+``dmn_matched``, ``dmn_continued``: every stage of :mod:`maskgan.stages` that renders faces):
 
 * **mask fidelity** (Sec. 4's segmentation accuracy): parser pixel accuracy and mIoU of
   reconstructions ``DMN(M^t, style of (I^t, M^t))`` against ``M^t``, and of edits (an edited mask
@@ -23,6 +23,8 @@ What :func:`evaluate_run` measures, for every generator stage in the run (``p2p`
   render, per edit family, also inside and outside the edited region;
 * **distribution**: SWD of reconstructions against real test images; FID when the Inception
   weights file is available (otherwise recorded as skipped, with how to get it);
+* **user-like stroke edits** (:mod:`.strokes`): brush strokes as the app paints them, scored by the
+  parser against the edited mask and by PSNR against the original away from the strokes;
 * **MaskVAE**: held-out reconstruction mIoU and the smoothness of latent interpolations;
 * references that make the numbers readable: the parser on real images (the ceiling of mask
   fidelity), the unedited original against the ground-truth edit ("no edit", the floor of edit

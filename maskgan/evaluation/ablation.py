@@ -12,6 +12,12 @@ test that claim against ground-truth edits:
 * (b') ``dmn_matched``: stage I alone for ``dmn_steps + 2 x ebst_steps`` steps, as many generator
   updates as (c) had in total, is the control: (c) against (b') measures the simulated edits, not
   the extra training. (At the cpu preset on SynthFaces, b' matched or beat c: see the README.)
+* (b'') ``dmn_continued``: stage I *continued* from (b) for ``2 x ebst_steps`` steps with a fresh
+  optimizer and schedule, exactly as EBST starts from (b): the same updates, the same schedule
+  shape, no simulated edits. Cheaper than (b') and the closer control for a converged (b).
+
+Every generator is also scored on user-like stroke edits (:mod:`maskgan.evaluation.strokes`), the
+kind of edit the paper says EBST is for.
 
 :func:`run_ablation` trains every registered stage the run directory lacks, in registration
 order (the MaskVAE and the stage-I DMN before EBST), resuming unfinished ones, then calls

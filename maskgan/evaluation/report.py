@@ -114,6 +114,9 @@ def format_eval_table(metrics) -> str:
         fam_rows = [[f, pair(e.reference.no_edit_families.get(f))] + [pair(e.stages[s].edit_families.get(f))
                                                                       for s in stages] for f in e.edit_families]
         lines += ["", format_table(fam_rows, fam_header)]
+    if e.strokes:
+        from .strokes import format_strokes_table
+        lines += ["", format_strokes_table(e.strokes)]
     v = e.maskvae
     if v is not None:
         lines += ["", f"MaskVAE ({v.steps} steps): held-out reconstruction pixel acc {_cell(v.recon_pixel_accuracy)}, "
@@ -222,7 +225,10 @@ def eval_figures(run_dir, metrics=None, *,
 # --- reading the ablation ---------------------------------------------------------------------
 
 #: The ablation's columns as README and notebook 06 letter them (Sec. 4 of the paper, plus the control).
-ABLATION_LETTERS = {"p2p": "(a)", "dmn": "(b)", "ebst": "(c)", "dmn_matched": "(b')"}
+ABLATION_LETTERS = {"p2p": "(a)", "dmn": "(b)", "ebst": "(c)", "dmn_matched": "(b')", "dmn_continued": "(b'')"}
+#: The equal-updates controls: stage I from scratch for EBST's total updates, and stage I continued
+#: from stage I for EBST's updates with EBST's fresh schedule.
+CONTROLS = ("dmn_matched", "dmn_continued")
 _PSNR_TIE, _MIOU_TIE = 0.1, 0.005  # differences below these are read as "about equal"
 
 
@@ -272,6 +278,49 @@ def _ablation_rows(e: Evaluation) -> str:
                                "recon mIoU", "SWD x1e3"])
 
 
+def _against_control(c: StageEval, m: StageEval, control: str) -> list[str]:
+    """Sentences reading EBST (c) against one equal-updates control."""
+    text = []
+    dp = None if _edit_psnr(c) is None or _edit_psnr(m) is None else _edit_psnr(c) - _edit_psnr(m)
+    dm = None if _edit_miou(c) is None or _edit_miou(m) is None else _edit_miou(c) - _edit_miou(m)
+    uc, um = c.training.get("generator_updates"), m.training.get("generator_updates")
+    same = "both with" if uc == um else "with"
+    text.append(f"EBST against the control {_name(control)} ({same} {uc}" + ("" if uc == um else f" and {um}")
+                + f" generator updates): {_diff(_edit_psnr(c), _edit_psnr(m), '{:+.2f}')} dB, "
+                f"{_diff(_edit_miou(c), _edit_miou(m), '{:+.3f}')} mIoU.")
+    if dp is not None:
+        if dp > _PSNR_TIE and (dm is None or dm > -_MIOU_TIE):
+            text.append("EBST beats this control: here the simulated edits add something that more stage-I "
+                        "training does not.")
+        elif dp < -_PSNR_TIE or (dm is not None and dm < -_MIOU_TIE):
+            text.append("This control does as well or better: at this budget EBST's difference from stage I is "
+                        "explained by its extra generator updates, not by the simulated edits.")
+        else:
+            text.append("EBST and this control are within 0.1 dB and 0.005 mIoU: no effect of the simulated edits "
+                        "beyond the extra training is visible here.")
+    if uc != um:
+        text.append(f"(The two did not have the same number of updates, so this is not the equal-updates "
+                    f"comparison; train {control} with the run's step counts.)")
+    return text
+
+
+def _strokes_sentences(e: Evaluation) -> list[str]:
+    """EBST against stage I and the controls on the user-like stroke edits (the paper's claim)."""
+    st = (e.strokes or {}).get("stages", {})
+    if "ebst" not in st:
+        return []
+    c = st["ebst"]
+    out = []
+    for other in ("dmn", *CONTROLS):
+        if other not in st:
+            continue
+        o = st[other]
+        out.append(f"On user-like strokes, EBST against {_name(other)}: {c['edited_mean_iou'] - o['edited_mean_iou']:+.3f} "
+                   f"mIoU against the edited mask, {c['stroke_accuracy'] - o['stroke_accuracy']:+.3f} of the stroke "
+                   f"pixels parsed as painted, {c['psnr_outside'] - o['psnr_outside']:+.2f} dB away from the strokes.")
+    return out
+
+
 def read_ablation(metrics, table: bool = True, width: int | None = 110) -> str:
     """What *this run's* ablation says, in words: which generator is best on edit PSNR and on the
     parser's mIoU of edited masks, (c) EBST against (b) stage I and against (b') the equal-updates
@@ -316,31 +365,14 @@ def read_ablation(metrics, table: bool = True, width: int | None = 110) -> str:
             f"{_diff(_edit_miou(c), _edit_miou(b), '{:+.3f}')} edited-mask mIoU: EBST is "
             f"{_standing(_edit_psnr(c), _edit_psnr(b), _edit_miou(c), _edit_miou(b))} (EBST had "
             f"{c.training.get('generator_updates')} generator updates, stage I {b.training.get('generator_updates')}).")
-    if "ebst" in st and "dmn_matched" in st:
-        c, m = st["ebst"], st["dmn_matched"]
-        dp = None if _edit_psnr(c) is None or _edit_psnr(m) is None else _edit_psnr(c) - _edit_psnr(m)
-        dm = None if _edit_miou(c) is None or _edit_miou(m) is None else _edit_miou(c) - _edit_miou(m)
-        uc, um = c.training.get("generator_updates"), m.training.get("generator_updates")
-        same = "both with" if uc == um else "with"
-        text.append(f"EBST against the equal-updates control ({same} {uc}" + ("" if uc == um else f" and {um}")
-                    + f" generator updates): {_diff(_edit_psnr(c), _edit_psnr(m), '{:+.2f}')} dB, "
-                    f"{_diff(_edit_miou(c), _edit_miou(m), '{:+.3f}')} mIoU.")
-        if dp is not None:
-            if dp > _PSNR_TIE and (dm is None or dm > -_MIOU_TIE):
-                text.append("EBST beats the control: here the simulated edits add something that more stage-I "
-                            "training does not.")
-            elif dp < -_PSNR_TIE or (dm is not None and dm < -_MIOU_TIE):
-                text.append("The control does as well or better: at this budget EBST's difference from stage I is "
-                            "explained by its extra generator updates, not by the simulated edits.")
-            else:
-                text.append("EBST and the control are within 0.1 dB and 0.005 mIoU: no effect of the simulated edits "
-                            "beyond the extra training is visible here.")
-        if uc != um:
-            text.append("(The two did not have the same number of updates, so this is not the equal-updates "
-                        "comparison; train dmn_matched with the run's step counts.)")
-    elif "ebst" in st:
-        text.append("Without the control (b'), EBST's difference from stage I mixes the simulated edits with the extra "
-                    "training; `python -m maskgan ablation` trains (b'), stage I alone for as many updates as EBST.")
+    controls = [k for k in CONTROLS if k in st]
+    for k in controls if "ebst" in st else ():
+        text += _against_control(st["ebst"], st[k], k)
+    if "ebst" in st and not controls:
+        text.append("Without a control (b') or (b''), EBST's difference from stage I mixes the simulated edits with "
+                    "the extra training; `python -m maskgan ablation` trains them: stage I alone for as many updates "
+                    "as EBST.")
+    text += _strokes_sentences(e)
     pairs = f" and {e.edit_pairs_per_family} edit pairs per family" if e.edit_pairs_per_family else ""
     text.append(f"One training seed ({e.seed}), {e.num_faces} test faces{pairs}: differences of a few tenths of a dB "
                 "or a few thousandths of mIoU can change sign with another seed, so read this as an anecdote, not a "

@@ -31,7 +31,7 @@ from ..stages import get_stage
 from ..errors import StageMissing, TrainingError
 from .loop import SampleKey, Trainer
 
-__all__ = ["DMNTrainer", "MatchedDMNTrainer", "EBSTTrainer"]
+__all__ = ["DMNTrainer", "MatchedDMNTrainer", "ContinuedDMNTrainer", "EBSTTrainer"]
 
 
 def _split(outputs, n: int):
@@ -52,6 +52,20 @@ class DMNTrainer(Trainer):
             self.vgg.to(self.device)
         self.make_optimizer("G", self.nets["dmn"].parameters(), self.tc.lr)
         self.make_optimizer("D", self.nets["disc"].parameters(), self.tc.lr)
+
+    def start_from_pretrained(self) -> None:
+        """Load the weights of the stage this one starts from (``Stage.starts_from``: stage I's DMN and
+        D; a blender where the start has one, as an imported generator may). A resumed run then
+        restores its own checkpoint over them. Without a start, say so: training begins at random."""
+        start = self.run.latest(self.spec.starts_from)
+        if start is not None:
+            for net in ("dmn", "disc", "blender"):  # an imported generator may come with a blender and no D
+                if net in self.nets and start.weights(net).exists():
+                    start.load(net, self.nets[net])
+        else:
+            print(f"note: {self.run.stage_dir(self.spec.starts_from)} has no checkpoint; {self.spec.title} starts "
+                  f"from a randomly initialised DMN (the paper pretrains it with stage I first: "
+                  f"`{get_stage(self.spec.starts_from).command(self.run_dir)}`)")
 
     def gan_update(self, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, g_opt: str,
                    prefix: str) -> dict[str, torch.Tensor]:
@@ -93,6 +107,19 @@ class DMNTrainer(Trainer):
         return rows, ["mask M^t", "image I^t", "DMN output"] * 2
 
 
+class ContinuedDMNTrainer(DMNTrainer):
+    """Stage ``dmn_continued``: stage I *continued* from the pretrained stage I for ``2 x ebst_steps``
+    steps, with a fresh optimizer and LR schedule exactly as EBST starts (:meth:`start_from_pretrained`).
+    It gets as many generator updates as EBST and the same schedule shape, and no simulated edits:
+    EBST against this control isolates Algorithm 1's stage II (maskgan.evaluation)."""
+
+    stage = "dmn_continued"
+
+    def build(self) -> None:
+        super().build()
+        self.start_from_pretrained()
+
+
 class MatchedDMNTrainer(DMNTrainer):
     """Stage ``dmn_matched``: stage I alone for as many generator updates as EBST gets in total
     (``dmn_steps + 2 x ebst_steps``: every EBST iteration updates the DMN twice; the budget is
@@ -117,15 +144,7 @@ class EBSTTrainer(DMNTrainer):
         self.vae = vae_ckpt.load("maskvae", build_maskvae(self.cfg)).to(self.device).eval()
         self.vae.requires_grad_(False)
         self.nets["blender"] = build_blender(self.cfg)
-        start = self.run.latest(self.spec.starts_from)
-        if start is not None:  # start from the stage-I pretrained DMN and D, as the paper does
-            for net in ("dmn", "disc", "blender"):  # an imported generator may come with a blender and no D
-                if start.weights(net).exists():
-                    start.load(net, self.nets[net])
-        else:
-            print(f"note: {self.run.stage_dir(self.spec.starts_from)} has no checkpoint; EBST starts from a randomly "
-                  f"initialised DMN (the paper pretrains it with stage I first: "
-                  f"`{get_stage(self.spec.starts_from).command(self.run_dir)}`)")
+        self.start_from_pretrained()
         self.make_optimizer("GB", list(self.nets["dmn"].parameters()) + list(self.nets["blender"].parameters()),
                             self.tc.lr)
 
