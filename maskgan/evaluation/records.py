@@ -112,6 +112,7 @@ class Evaluation:
     edits_skipped: str | None = None
     maskvae: MaskVAEEval | None = None
     maskvae_skipped: str | None = None
+    strokes: dict | None = None  # user-like stroke edits (maskgan.evaluation.strokes)
     seconds: float | None = None
     trained_now: list[str] = field(default_factory=list)
 

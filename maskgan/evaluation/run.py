@@ -15,7 +15,10 @@ How the numbers are made (one pass over the test data, every generator stage on 
    counts as inside and "outside" holds only pixels the edit must not change.
 4. **Distribution**: SWD of the reconstructions against the real test images; FID if the
    Inception weights are available. Images are kept as 8-bit (at most 256 px a side) for these.
-5. **MaskVAE**: held-out reconstruction (:func:`evaluate_maskvae`) and interpolation
+5. **User-like stroke edits** (:mod:`.strokes`): 1-3 brush strokes per test face, painted as the app
+   paints them; parser mIoU against the edited mask, accuracy on the stroke pixels, and PSNR against
+   the original away from the strokes (any dataset: no ground truth needed).
+6. **MaskVAE**: held-out reconstruction (:func:`evaluate_maskvae`) and interpolation
    smoothness: ``label_change_fraction`` along ``INTERP_STEPS`` decoded steps between pairs of test masks.
 
 Generators are rebuilt from their own checkpoints' configs (a p2p, dmn and ebst of one run may
@@ -326,7 +329,11 @@ def measure(run: Run, generators: dict, cfg: Config, device, parser, parser_info
             entry.edit_families_parse = {f: per_family[s][f].parse() for f in families}
         results[s] = entry
 
-    # 5. MaskVAE
+    # 5. user-like stroke edits (any dataset: they need no ground truth)
+    from .strokes import evaluate_strokes
+    strokes = evaluate_strokes(gens, test_ds, parser, n=n, seed=cfg.seed, batch_size=batch_size, device=device)
+
+    # 6. MaskVAE
     vae = _maskvae_section(run, test_ds, n, device, batch_size) if maskvae else None
     return Evaluation(
         dataset=cfg.data.dataset, split="test", image_size=size, num_faces=n, seed=cfg.seed, swd_seed=swd_seed,
@@ -339,5 +346,5 @@ def measure(run: Run, generators: dict, cfg: Config, device, parser, parser_info
         edits_skipped=None if m else ("n_edits=0 was asked for" if synth else
                                       "edit fidelity needs ground-truth edits, which only SynthFaces provides "
                                       f"(this run uses {cfg.data.dataset})"),
-        maskvae=vae, maskvae_skipped=None if vae is not None or not maskvae else
+        strokes=strokes, maskvae=vae, maskvae_skipped=None if vae is not None or not maskvae else
         f"{run.stage_dir('vae')} has no checkpoint (notebook {get_stage('vae').notebook} trains it)")

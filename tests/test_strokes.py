@@ -1,0 +1,89 @@
+"""User-like stroke edits (maskgan.evaluation.strokes): what they paint and how they are scored."""
+import numpy as np
+import torch
+
+from maskgan.data import build_dataset
+from maskgan.config import Config
+from maskgan.evaluation.strokes import STROKE_CLASSES, evaluate_strokes, stroke_edits, user_strokes
+from maskgan.labels import CLASS_IDS
+
+
+def _labels(n=12, size=64):
+    ds = build_dataset(Config.preset("cpu").data, "test")
+    return torch.stack([ds[i]["label"] for i in range(n)]), ds
+
+
+def test_strokes_are_repeatable_per_face_and_differ_between_faces():
+    labels, _ = _labels()
+    a, ra = stroke_edits(labels, range(12), seed=0)
+    b, rb = stroke_edits(labels[5:7], [5, 6], seed=0)  # face 5 alone, in another batch: the same strokes
+    assert torch.equal(a[5:7], b) and torch.equal(ra[5:7], rb)
+    c, _ = stroke_edits(labels, range(12), seed=1)
+    assert not torch.equal(a, c)
+    assert len({tuple(r.flatten().nonzero().flatten()[:5].tolist()) for r in ra}) > 1
+
+
+def test_strokes_change_only_the_painted_pixels_with_the_app_brush_and_valid_classes():
+    labels, _ = _labels()
+    edited, region = stroke_edits(labels, range(12), seed=0)
+    assert ((edited != labels) & ~region).sum() == 0  # nothing changes outside the strokes
+    assert (edited != labels).any(dim=(1, 2)).float().mean() > 0.8  # almost every face is changed
+    assert 0 <= int(edited.min()) and int(edited.max()) < 19
+    frac = region.float().mean(dim=(1, 2))
+    assert float(frac.min()) > 0 and float(frac.max()) < 0.35  # strokes, not repaintings of the face
+
+
+def test_strokes_are_partial_and_misplaced_parts_over_many_classes():
+    labels, _ = _labels(40)
+    rng_classes, on_own, elsewhere = set(), 0, 0
+    for i, lab in enumerate(labels.numpy()):
+        for pts, cls, radius in user_strokes(lab, np.random.default_rng([0, i])):
+            assert 1 <= radius <= 4 and 2 <= len(pts) <= 6
+            rng_classes.add(cls)
+            x, y = pts[0]
+            if lab[int(round(y)), int(round(x))] == cls:
+                on_own += 1
+            else:
+                elsewhere += 1
+    assert len(rng_classes) >= 10 and rng_classes <= {CLASS_IDS[c] for c in STROKE_CLASSES}
+    assert on_own >= 10 and elsewhere >= 10
+
+
+class _Painter(torch.nn.Module):
+    """A 'generator' that paints each class a fixed colour (style ignored): the edit always takes."""
+
+    def __init__(self):
+        super().__init__()
+        self.colours = torch.linspace(-1, 1, 19)
+
+    def style(self, image, mask):
+        return image
+
+    def render(self, mask, style):
+        return (mask * self.colours[None, :, None, None]).sum(1, keepdim=True).repeat(1, 3, 1, 1)
+
+
+class _Oracle:
+    """A 'parser' that inverts the painter exactly."""
+
+    def parse(self, images):
+        return ((images[:, 0] + 1) / 2 * 18).round().long()
+
+
+class _Copier(_Painter):
+    """A 'generator' that ignores the mask and returns the style image (the edit never takes)."""
+
+    def render(self, mask, style):
+        return style
+
+
+def test_scores_tell_an_edit_that_takes_from_one_that_does_not():
+    _, ds = _labels()
+    r = evaluate_strokes({"dmn": _Painter(), "p2p": _Copier()}, ds, _Oracle(), n=6, seed=0, batch_size=4)
+    paint, copy = r["stages"]["dmn"], r["stages"]["p2p"]
+    assert paint["edited_mean_iou"] == 1.0 and paint["stroke_accuracy"] == 1.0
+    assert copy["stroke_accuracy"] < 0.5
+    # away from the strokes the copier returns the original exactly; the painter is the same with or without the edit
+    assert copy["psnr_outside"] == copy["recon_psnr_outside"] == 100.0
+    assert abs(paint["psnr_outside"] - paint["recon_psnr_outside"]) < 1e-4
+    assert r["faces"] == 6 and r["stroke_pixels_mean"] > 0
