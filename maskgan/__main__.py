@@ -2,11 +2,14 @@
 
 Commands
   train       train one stage (see `train --help` for the stages), resumable, extendable, DDP
-  evaluate    metrics of a run (face-parser mask fidelity, SynthFaces edit fidelity, SWD/FID, MaskVAE)
+  evaluate    metrics of a run (face-parser mask fidelity, SynthFaces edit fidelity, SWD/FID, MaskVAE);
+              --pretrained: the models shipped with the kit
   ablation    train every stage the run lacks, then evaluate them all
+  study       the ablation over training seeds: mean +- std over several evaluated runs
   curves      learning curves: every kept checkpoint of a stage, measured
   demo        the CPU demo: every notebook at the ``cpu`` preset on SynthFaces, then a summary
   publish-figures      copy a run's figures into figures/ for the README (a developer's step)
+  export-pretrained    a trained run's models -> pretrained/NAME, float16, with their record (a developer's step)
   pipeline    run the numbered notebooks with papermill (any preset, any data)
   synth       write SynthFaces to disk in the prepared-folder layout
   prepare-celebamask   the official CelebAMask-HQ archive -> a prepared folder
@@ -105,8 +108,56 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_evaluate_pretrained(args) -> int:
+    from .evaluation import evaluate_run, format_eval_table
+    from .evaluation.records import Evaluation
+    from .pretrained import pretrained_label, pretrained_run, read_record
+    run = pretrained_run(args.pretrained)  # verified against the recorded sha256 first
+    record = read_record(args.pretrained)
+    print(pretrained_label(args.pretrained))
+    for stage, entry in record["stages"].items():
+        train = entry.get("training", {})
+        updates = f", {train['generator_updates']} generator updates" if "generator_updates" in train else ""
+        print(f"  {stage:14s} step {entry['step']}{updates}")
+    if args.measure:
+        result = evaluate_run(run, args.n, n_edits=args.edits, device=args.device, train_parser=False, record=False,
+                              progress=True)
+        print(f"\nmeasured now ({result.seconds} s):")
+    else:
+        result = Evaluation.from_dict(record["evaluation"])
+        print(f"\nrecorded when the models were exported ({record['exported']}; `--measure` measures again):")
+    print(format_eval_table(result))
+    return 0
+
+
+def _cmd_export_pretrained(args) -> int:
+    from .evaluation.shipped import export_pretrained
+    from .io import read_json
+    recipe = read_json(args.recipe)
+    history = read_json(args.history) if args.history else None
+    record = export_pretrained(args.run_dir, args.name, title=args.title, recipe=recipe, history=history,
+                               overwrite=args.overwrite, n=args.n, n_edits=args.edits)
+    print(f"wrote pretrained/{args.name}: {len(record['stages'])} stages, {record['total_bytes'] / 2**20:.1f} MiB")
+    return 0
+
+
+def _cmd_study(args) -> int:
+    from .evaluation.study import format_study, read_study
+    from .io import atomic_write_json
+    result = read_study(args.run_dir)
+    print(format_study(result))
+    if args.out:
+        atomic_write_json(args.out, result)
+        print(f"\nwritten to {args.out}")
+    return 0
+
+
 def _cmd_evaluate(args) -> int:
     from .evaluation import eval_figures, evaluate_run, format_eval_table
+    if args.pretrained is not None:
+        return _cmd_evaluate_pretrained(args)
+    if args.run_dir is None:
+        raise ConfigError("evaluate needs --run-dir RUN_DIR (a trained run) or --pretrained (the shipped models)")
     result = evaluate_run(args.run_dir, args.n, n_edits=args.edits, device=args.device, preset=args.preset,
                           overrides=_parse_set(args.set), train_parser=not args.no_parser_training, progress=True)
     print(format_eval_table(result))
@@ -205,8 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "(recorded in its checkpoints); implies --resume")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate every generator stage of a run")
-    p.add_argument("--run-dir", required=True)
+    p = sub.add_parser("evaluate", help="evaluate every generator stage of a run, or the shipped pretrained models")
+    p.add_argument("--run-dir", default=None)
+    p.add_argument("--pretrained", nargs="?", const="synthfaces64", default=None, metavar="NAME",
+                   help="the models shipped in pretrained/NAME (default synthfaces64): print their recorded "
+                        "evaluation (with --measure: measure it again, read-only)")
+    p.add_argument("--measure", action="store_true", help="with --pretrained: evaluate the shipped files now")
     p.add_argument("--n", type=int, default=None, help="test faces (default: the run's eval.faces)")
     p.add_argument("--edits", type=int, default=None,
                    help="SynthFaces edit pairs per edit family (default: the run's eval.edits)")
@@ -238,6 +293,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override the evaluation config (e.g. --set parser.steps=2000)")
     p.set_defaults(func=_cmd_curves)
+
+    p = sub.add_parser("study", help="the ablation over training seeds: mean +- std over evaluated runs")
+    p.add_argument("--run-dir", action="append", required=True,
+                   help="an evaluated run (repeat for each seed; `evaluate` writes its metrics.json)")
+    p.add_argument("--out", default=None, help="also write the study as JSON here")
+    p.set_defaults(func=_cmd_study)
+
+    p = sub.add_parser("export-pretrained", help="copy a trained run's models into pretrained/NAME in float16, "
+                                                "with their record and evaluation (a developer's step)")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--name", required=True, help="folder under pretrained/")
+    p.add_argument("--title", required=True, help="one line naming the model set")
+    p.add_argument("--recipe", required=True, help="JSON file: the preset, commands and notes of the training")
+    p.add_argument("--history", default=None, help="JSON file: per stage, notes on earlier training sessions")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing pretrained/NAME")
+    p.add_argument("--n", type=int, default=None, help="test faces of the recorded evaluation")
+    p.add_argument("--edits", type=int, default=None, help="edit pairs per family of the recorded evaluation")
+    p.set_defaults(func=_cmd_export_pretrained)
 
     p = sub.add_parser("synth", help="write SynthFaces to disk (prepared-folder layout)")
     p.add_argument("--out", required=True)

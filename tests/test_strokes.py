@@ -87,3 +87,35 @@ def test_scores_tell_an_edit_that_takes_from_one_that_does_not():
     assert copy["psnr_outside"] == copy["recon_psnr_outside"] == 100.0
     assert abs(paint["psnr_outside"] - paint["recon_psnr_outside"]) < 1e-4
     assert r["faces"] == 6 and r["stroke_pixels_mean"] > 0
+
+
+# --- the study over seeds (maskgan.evaluation.study) -------------------------------------------
+
+def _run_eval(seed, ebst_psnr, ebst_stroke, dmn_psnr=20.0, dmn_stroke=0.5):
+    from test_teaching import _evaluation, _stage
+    e = _evaluation({"dmn": _stage(1000, dmn_psnr, 18.0, 21.0, 0.4), "ebst": _stage(2000, ebst_psnr, 18.0, 21.0, 0.4),
+                     "dmn_continued": _stage(2000, dmn_psnr + 0.1, 18.0, 21.0, 0.4)})
+    e.seed = seed
+    e.strokes = {"stages": {s: {"edited_mean_iou": v, "stroke_accuracy": v, "psnr_outside": 25.0,
+                                "recon_psnr_outside": 26.0}
+                            for s, v in (("dmn", dmn_stroke), ("ebst", ebst_stroke), ("dmn_continued", dmn_stroke))}}
+    return e
+
+
+def test_the_study_gives_mean_and_sample_std_over_runs_and_per_run_differences():
+    from maskgan.evaluation.study import format_study, study
+    r = study({"s0": _run_eval(0, 20.5, 0.60), "s1": _run_eval(1, 20.7, 0.62), "s2": _run_eval(2, 20.9, 0.64)})
+    e = r["stages"]["ebst"]["edit_psnr"]
+    assert r["seeds"] == [0, 1, 2] and e["n"] == 3 and abs(e["mean"] - 20.7) < 1e-9 and abs(e["std"] - 0.2) < 1e-9
+    d = r["differences"]["dmn"]["stroke_miou"]
+    assert abs(d["mean"] - 0.12) < 1e-9 and abs(d["std"] - 0.02) < 1e-9
+    text = format_study(r)
+    assert "20.70 +- 0.20 (3)" in text and "(c) EBST - (b'') stage I continued" in text
+    assert "Against (b'') stage I continued: edit PSNR: EBST better beyond 2 standard errors" in text
+
+
+def test_a_difference_inside_the_spread_is_read_as_no_effect():
+    from maskgan.evaluation.study import format_study, study
+    r = study({"a": _run_eval(0, 20.0, 0.40, dmn_psnr=20.0), "b": _run_eval(1, 20.3, 0.60, dmn_psnr=20.0),
+               "c": _run_eval(2, 19.6, 0.45, dmn_psnr=20.0)})
+    assert "edit PSNR: within 2 standard errors of zero" in format_study(r)

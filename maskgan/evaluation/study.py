@@ -1,0 +1,146 @@
+"""The EBST study over training seeds: the ablation's numbers as mean +- std over several runs.
+
+One run of the ablation is an anecdote: the README measured run-to-run differences as large as the
+EBST-versus-stage-I difference. A *study* is several evaluated runs that differ only in their
+training seed (``python -m maskgan evaluate`` wrote each one's ``metrics.json``); :func:`study`
+collects every generator's numbers over the runs and :func:`format_study` prints them as
+``mean +- std (n)`` (sample standard deviation; a generator present in fewer runs says so), for
+the two kinds of edits of the paper's claim: SynthFaces' ground-truth edit families, and the
+user-like stroke edits (:mod:`maskgan.evaluation.strokes`)::
+
+    python -m maskgan study --run-dir runs/s0 --run-dir runs/s1 --run-dir runs/s2
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ..errors import StageMissing
+from ..run import Run
+from ..text import format_table
+from .records import Evaluation
+from .report import CONTROLS, _name, as_evaluation
+
+__all__ = ["STUDY_METRICS", "study", "format_study", "read_study"]
+
+#: ``(key, title, how to read it from an Evaluation's stage, format)``.
+STUDY_METRICS = (
+    ("edit_psnr", "edit PSNR vs truth dB", lambda e, s: _get(e.stages[s].edit, "psnr"), "{:.2f}"),
+    ("edited_miou", "edited-mask mIoU", lambda e, s: _get(e.stages[s].edited_parse, "mean_iou"), "{:.3f}"),
+    ("recon_psnr", "recon PSNR dB", lambda e, s: e.stages[s].recon_psnr, "{:.2f}"),
+    ("recon_miou", "recon mIoU", lambda e, s: e.stages[s].recon_parse.mean_iou, "{:.3f}"),
+    ("stroke_miou", "strokes: mIoU vs edited mask", lambda e, s: _stroke(e, s, "edited_mean_iou"), "{:.3f}"),
+    ("stroke_accuracy", "strokes: stroke px as painted", lambda e, s: _stroke(e, s, "stroke_accuracy"), "{:.3f}"),
+    ("stroke_psnr_outside", "strokes: PSNR away dB", lambda e, s: _stroke(e, s, "psnr_outside"), "{:.2f}"),
+)
+
+
+def _get(obj, attr):
+    return None if obj is None else getattr(obj, attr, None)
+
+
+def _stroke(e: Evaluation, stage: str, key: str):
+    return ((e.strokes or {}).get("stages", {}).get(stage) or {}).get(key)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float | None]:
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def study(evaluations: dict[str, Evaluation | dict]) -> dict:
+    """``{run name: Evaluation}`` -> ``{"runs": [...], "seeds": [...], "stages": {stage: {metric:
+    {"mean", "std", "n", "values"}}}, "differences": {...}}``. Differences (EBST minus each other
+    generator) are taken per run, then averaged, so a seed's shared luck cancels."""
+    evals = {name: as_evaluation(e) for name, e in evaluations.items()}
+    if not evals:
+        raise StageMissing("a study needs at least one evaluated run")
+    stages: dict[str, dict] = {}
+    order = []
+    for e in evals.values():
+        order += [s for s in e.stages if s not in order]
+    for stage in order:
+        stages[stage] = {}
+        for key, _, read, _ in STUDY_METRICS:
+            values = [read(e, stage) for e in evals.values() if stage in e.stages]
+            values = [float(v) for v in values if v is not None and math.isfinite(v)]
+            if values:
+                mean, std = _mean_std(values)
+                stages[stage][key] = {"mean": mean, "std": std, "n": len(values), "values": values}
+    differences: dict[str, dict] = {}
+    for other in [s for s in order if s != "ebst"]:
+        diff = {}
+        for key, _, read, _ in STUDY_METRICS:
+            d = [read(e, "ebst") - read(e, other) for e in evals.values()
+                 if "ebst" in e.stages and other in e.stages and read(e, "ebst") is not None
+                 and read(e, other) is not None]
+            if d:
+                mean, std = _mean_std(d)
+                diff[key] = {"mean": mean, "std": std, "n": len(d), "values": d}
+        if diff:
+            differences[other] = diff
+    return {"runs": list(evals), "seeds": [e.seed for e in evals.values()], "stages": stages,
+            "differences": differences}
+
+
+def _cell(entry: dict | None, fmt: str, signed: bool = False) -> str:
+    if not entry:
+        return "-"
+    f = fmt.replace("{:", "{:+") if signed else fmt
+    out = f.format(entry["mean"])
+    if entry["std"] is not None:
+        out += " +- " + fmt.format(entry["std"])
+    return out + f" ({entry['n']})"
+
+
+def format_study(result: dict) -> str:
+    """The study as two text tables: each generator's numbers, and EBST minus each other generator."""
+    stages = list(result["stages"])
+    rows = [[title] + [_cell(result["stages"][s].get(key), fmt) for s in stages]
+            for key, title, _, fmt in STUDY_METRICS]
+    lines = [f"{len(result['runs'])} runs (training seeds {', '.join(map(str, result['seeds']))}); "
+             "mean +- sample std (number of runs)", "",
+             format_table(rows, ["metric"] + [_name(s) for s in stages])]
+    if result["differences"]:
+        others = list(result["differences"])
+        rows = [[title] + [_cell(result["differences"][o].get(key), fmt, signed=True) for o in others]
+                for key, title, _, fmt in STUDY_METRICS]
+        lines += ["", "EBST minus each generator, per run, then averaged:", "",
+                  format_table(rows, ["metric"] + [f"(c) EBST - {_name(o)}" for o in others])]
+        for control in CONTROLS:
+            d = result["differences"].get(control, {})
+            if "stroke_miou" in d and "edit_psnr" in d:
+                lines += ["", _verdict(d, control)]
+    return "\n".join(lines)
+
+
+def _verdict(d: dict, control: str) -> str:
+    """One sentence: is EBST's difference from a control larger than its spread over runs?"""
+    parts = []
+    for key, what in (("edit_psnr", "edit PSNR"), ("stroke_miou", "stroke-edit mIoU"),
+                      ("stroke_psnr_outside", "PSNR away from strokes")):
+        e = d.get(key)
+        if not e:
+            continue
+        if e["std"] is None:
+            parts.append(f"{what}: one run, no spread")
+        elif abs(e["mean"]) > 2 * e["std"] / math.sqrt(e["n"]):
+            parts.append(f"{what}: {'EBST better' if e['mean'] > 0 else 'EBST worse'} beyond 2 standard errors")
+        else:
+            parts.append(f"{what}: within 2 standard errors of zero")
+    return f"Against {_name(control)}: " + "; ".join(parts) + "."
+
+
+def read_study(run_dirs) -> dict:
+    """:func:`study` of the ``eval`` sections of the runs' ``metrics.json`` (run ``evaluate`` first)."""
+    evals = {}
+    for d in run_dirs:
+        run = Run(d)
+        metrics = run.read_metrics().get("eval")
+        if not metrics:
+            raise StageMissing(f"{Path(d) / 'metrics.json'} has no evaluation; run "
+                               f"`python -m maskgan evaluate --run-dir {d}` first")
+        evals[str(d)] = Evaluation.from_dict(metrics)
+    return study(evals)
