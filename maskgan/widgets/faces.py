@@ -83,15 +83,31 @@ class FaceBank:
         return [(self[i]["name"], i) for i in range(self.n)]
 
 
+def _has_generator(path: Path) -> bool:
+    from ..run import Run
+    return bool(Run(path, report=None).trained())
+
+
 def resolve_run_dir(run_dir: str | Path | None = None) -> Path:
     """The run directory the app loads: ``run_dir`` if given, else ``$MASKGAN_RUN_DIR``, else
     ``runs/demo``. A relative path is looked up from the working directory first and then from
-    the repository root (Voila and Jupyter start kernels in the notebook's folder)."""
+    the repository root (Voila and Jupyter start kernels in the notebook's folder).
+
+    ``pretrained`` (or ``pretrained/<name>``) names the models shipped with the kit; they are also
+    what the default ``runs/demo`` falls back to while it holds no trained generator."""
     chosen = Path(run_dir or os.environ.get(RUN_DIR_ENV) or DEFAULT_RUN_DIR).expanduser()
-    if chosen.is_absolute() or chosen.exists():
-        return chosen
-    from_root = _REPO_ROOT / chosen
-    return from_root if from_root.exists() else chosen
+    from ..pretrained import DEFAULT_PRETRAINED, PRETRAINED_ROOT
+    if chosen.parts and chosen.parts[0] == "pretrained" and not chosen.exists():
+        return PRETRAINED_ROOT / (chosen.parts[1] if len(chosen.parts) > 1 else DEFAULT_PRETRAINED)
+    if not (chosen.is_absolute() or chosen.exists()):
+        from_root = _REPO_ROOT / chosen
+        chosen = from_root if from_root.exists() else chosen
+    default = (_REPO_ROOT / DEFAULT_RUN_DIR).resolve()
+    shipped = PRETRAINED_ROOT / DEFAULT_PRETRAINED
+    if chosen.resolve() in (default, Path(DEFAULT_RUN_DIR).resolve()) and not _has_generator(chosen) \
+            and shipped.is_dir():
+        return shipped
+    return chosen
 
 
 def run_status(run_dir: str | Path | None = None) -> tuple[bool, str]:
@@ -103,14 +119,20 @@ def run_status(run_dir: str | Path | None = None) -> tuple[bool, str]:
     """
     from ..editing import Editor
     from ..errors import MaskGANError
+    from ..pretrained import is_pretrained, pretrained_label, pretrained_run
     path = resolve_run_dir(run_dir)
     notes: list[str] = []
     try:
         from ..run import Run
+        if is_pretrained(path):
+            pretrained_run(path.name)  # every shipped file checked against its recorded sha256
         editor = Editor.from_run(Run(path, report=notes.append))
     except MaskGANError as e:
-        return False, (f"{e}\n`make demo` trains every stage into runs/demo; then `make app RUN_DIR={path}`.")
+        return False, (f"{e}\n`make demo` trains every stage into runs/demo; then `make app RUN_DIR={path}`. "
+                       "`make app RUN_DIR=pretrained` serves the models shipped with the kit.")
     said = "".join(f" ({n})" for n in notes)
+    if is_pretrained(path):
+        said += f" -- {pretrained_label(path.name)}; `make demo` trains your own into runs/demo"
     if editor.vae is None:
         return True, (f"{path}: DMN from the {editor.stage!r} stage{said}; no MaskVAE checkpoint, so the "
                       f"interpolation tab is off (train it with notebook 01 or "
