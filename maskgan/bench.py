@@ -166,6 +166,65 @@ def bench_train(device: str) -> list[dict]:
     return rows
 
 
+_LOAD_WORKER = """
+import statistics, sys, tempfile, time, torch
+from maskgan.config import Config
+from maskgan.data import build_dataset
+from maskgan.train import prepared_trainer
+with tempfile.TemporaryDirectory() as tmp:
+    cfg = Config.preset("cpu").with_overrides({"cadence.sample_every": 10**6})
+    trainer, batch = prepared_trainer("dmn", cfg, tmp, dataset=build_dataset(cfg.data, "train", train=True))
+    for _ in range(3):
+        trainer.train_step(batch)
+    times = []
+    for _ in range(int(sys.argv[1])):
+        t = time.perf_counter()
+        trainer.train_step(batch)
+        times.append(time.perf_counter() - t)
+    print(statistics.median(times), torch.get_num_threads())
+"""
+
+
+def load_step_time(threads: int, wait_policy: str | None, competitors: int, steps: int = 15) -> float:
+    """Median stage-I step time (cpu preset) of a fresh process with ``threads`` OpenMP threads and
+    ``OMP_WAIT_POLICY=wait_policy`` (None: the runtime's default), while ``competitors`` other processes
+    each keep one core busy."""
+    import os
+    import subprocess
+    import sys
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(competitors)]
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+        env["OMP_NUM_THREADS"] = str(threads)
+        if wait_policy:
+            env["OMP_WAIT_POLICY"] = wait_policy
+        out = subprocess.run([sys.executable, "-c", _LOAD_WORKER, str(steps)], env=env, capture_output=True,
+                             text=True, check=True).stdout.split()
+        return float(out[0])
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+
+
+@benchmark("load")
+def bench_load(device: str) -> list[dict]:
+    """Training under load: the stage-I step (cpu preset, batch 8) with 1 or all cores' threads, the
+    OpenMP runtime's default wait policy or PASSIVE, alone and next to one process that keeps a core
+    busy (another user's job). Run it on an otherwise idle machine."""
+    import os
+    cores = os.cpu_count() or 1
+    rows = []
+    for competitors in (0, 1):
+        for threads in sorted({1, cores}):
+            for policy in (None, "PASSIVE"):
+                t = load_step_time(threads, policy, competitors)
+                where = (f"{threads} thread(s), OMP_WAIT_POLICY={policy or 'default'}, "
+                         f"{'alone' if not competitors else f'{competitors} busy process'}")
+                rows.append(_row("stage-I step under load", where, t * 1000, "ms"))
+    return rows
+
+
 def run_benchmarks(only: str | None = None, out: str | None = None, device: str = "cpu") -> list[dict]:
     """Run the named benchmarks (all by default), print a table, optionally write JSON."""
     import torch
