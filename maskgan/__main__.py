@@ -84,6 +84,13 @@ def _cmd_pipeline(args, demo: bool = False) -> int:
 
 def _cmd_publish(args) -> int:
     from .pipeline import publish_figures
+    if args.pretrained:
+        from .evaluation.shipped import shipped_figures
+        for path in shipped_figures(args.pretrained):
+            print(f"figure: {path}")
+        return 0
+    if args.run_dir is None:
+        raise ConfigError("publish-figures needs --run-dir RUN_DIR (or --pretrained for the shipped models' figures)")
     copied = publish_figures(args.run_dir)
     print(f"copied {len(copied)} figures of {args.run_dir} to {copied[0].parent if copied else 'figures/'}"
           if copied else f"{args.run_dir} has no figures/ to publish")
@@ -236,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish-figures", help="copy a run's figures into the repository's figures/ (a developer's "
                                                "step: it changes the checkout)")
     p.add_argument("--run-dir", default="runs/demo")
+    p.add_argument("--pretrained", nargs="?", const="synthfaces64", default=None, metavar="NAME",
+                   help="instead: draw the shipped models' figures into figures/pretrained_*.png")
     p.set_defaults(func=_cmd_publish)
 
     p = sub.add_parser("pipeline", help="run the numbered notebooks with papermill")

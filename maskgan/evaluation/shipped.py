@@ -178,3 +178,27 @@ def shipped_evaluation(name: str = DEFAULT_PRETRAINED):
         return None
     print(f"{pretrained_label(name)}; evaluation recorded {record['exported']}")
     return Evaluation.from_dict(record["evaluation"])
+
+
+def shipped_figures(name: str = DEFAULT_PRETRAINED, dest: Path | str | None = None) -> list[Path]:
+    """The README's figures of a shipped model set, saved as ``<dest>/pretrained_<figure>.png`` (default
+    ``dest``: the repository's ``figures/``; a developer's step, ``python -m maskgan publish-figures
+    --pretrained``): the evaluation's mask-fidelity, edit-PSNR and edit-example figures, and the
+    stroke-edit examples. Nothing is written into the shipped folder."""
+    from ..pretrained import pretrained_run
+    from ..viz import save_figure
+    from .report import eval_figures
+    from .strokes import stroke_examples_figure
+    run = pretrained_run(name)
+    dest = Path(dest) if dest is not None else PRETRAINED_ROOT.parent / "figures"
+    figs = eval_figures(run, read_record(name)["evaluation"], save=False)
+    cfg = run.config("dmn")
+    gens = {s: run.generator(s)[0] for s in ("dmn", "ebst", "dmn_continued", "p2p") if run.has(s)}
+    figs["06_stroke_examples"] = stroke_examples_figure(gens, build_dataset(cfg.data, "test"),
+                                                        title="Shipped models: user-like stroke edits")
+    written = []
+    for key, fig in figs.items():
+        path = dest / f"pretrained_{key.removeprefix('06_')}.png"
+        save_figure(fig, path)
+        written.append(path)
+    return written

@@ -133,3 +133,20 @@ def format_strokes_table(result: dict) -> str:
             f"{result['stroke_pixels_mean']:.0f} painted px per face")
     return head + "\n" + format_table(rows, ["generator", "parser mIoU vs edited mask", "stroke px parsed as painted",
                                              "PSNR away from strokes dB", "same, unedited recon dB"])
+
+
+@torch.no_grad()
+def stroke_examples_figure(generators: dict, dataset, indices=(0, 1, 2, 3), seed: int = 0, title: str | None = None):
+    """A grid: each row one test face, its stroke-edited mask, and every generator's rendering of it
+    in the face's style (the strokes of :func:`stroke_edits`, so the same edits the numbers score)."""
+    from ..viz import image_grid
+    from .report import _name
+    items = [dataset[i] for i in indices]
+    image = torch.stack([it["image"] for it in items])
+    label = torch.stack([it["label"] for it in items])
+    edited, _ = stroke_edits(label, indices, seed)
+    outs = {s: g.render(one_hot(edited), g.style(image, one_hot(label))).float() for s, g in generators.items()}
+    rows = [[label[k], image[k], edited[k]] + [outs[s][k] for s in generators] for k in range(len(items))]
+    return image_grid(rows, col_titles=["mask", "face", "strokes painted"] + [_name(s) for s in generators],
+                      row_titles=[f"test {i}" for i in indices], cell=1.5,
+                      title=title or "User-like stroke edits rendered in each face's own style")
