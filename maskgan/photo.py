@@ -40,7 +40,7 @@ from .errors import DataError, StageMissing
 from .labels import CLASS_IDS
 
 __all__ = ["FACE_CLASSES", "face_box", "square_box", "crop_photo", "prepare_photo", "open_faces", "load_parser",
-           "PhotoParser"]
+           "PhotoParser", "DOWNLOADS", "real_face_inputs"]
 
 #: Classes whose pixels locate the face (not hair, neck, cloth, hat or earrings: they reach the edges).
 FACE_CLASSES: tuple[str, ...] = ("skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear",
@@ -184,3 +184,59 @@ def load_parser(source, kind: str | None = None, device: str = "cpu"):
                            f"'parser' stage. Import one: `python -m maskgan import-weights bisenet 79999_iter.pth "
                            f"--out {path}` (79999_iter.pth is linked from zllrunning/face-parsing.PyTorch's README)")
     return loaders[kind or "bisenet"](path).to(device)
+
+
+#: Where the foreign files come from (the kit ships none of them).
+DOWNLOADS: dict[str, str] = {
+    "generator": ("latest_net_G.pth, the MaskGAN authors' generator (512², CelebAMask-HQ): linked from the README "
+                  "of github.com/switchablenorms/CelebAMask-HQ (MaskGAN_demo, pretrained model). Non-commercial "
+                  "research use only."),
+    "parser": ("79999_iter.pth, the BiSeNet face parser trained on CelebAMask-HQ: linked from the README of "
+               "github.com/zllrunning/face-parsing.PyTorch. Needed for photos without a mask."),
+    "faces": ("a folder of faces: <name>.jpg with <name>.png label maps (ids 0..18), e.g. the authors' demo samples "
+              "(MaskGAN_demo/samples in switchablenorms/CelebAMask-HQ) or CelebAMask-HQ images with their merged "
+              "masks; or one photo (needs the parser)."),
+}
+
+
+def real_face_inputs(generator: str = "", run_dir: str = "", faces: str = "", photo: str = "", parser: str = "",
+                     report=print) -> bool:
+    """Whether notebook 07 has what it needs; prints what is found and, for what is missing, exactly
+    what to download and where to put it. Never raises: the notebook's later cells check the result.
+
+    Needs a generator (``generator`` file, or a ``run_dir`` imported before: it has a ``dmn``
+    stage), and faces: a ``faces`` folder, or a ``photo`` plus a ``parser`` file."""
+    from .run import Run
+    missing, found = [], []
+    has_run = bool(run_dir) and Run(run_dir, report=None).has("dmn")
+    if generator and Path(generator).is_file():
+        found.append(f"generator: {generator}")
+    elif has_run and not generator:
+        found.append(f"generator: imported before into {run_dir}")
+    else:
+        missing.append(("generator", f"generator = {generator!r} is not a file" if generator else "generator is empty"))
+    if parser and not Path(parser).is_file():
+        missing.append(("parser", f"parser = {parser!r} is not a file"))
+    elif parser:
+        found.append(f"parser: {parser}")
+    if faces and Path(faces).is_dir():
+        found.append(f"faces: {faces}")
+    elif photo and Path(photo).is_file():
+        found.append(f"photo: {photo}")
+        if not parser:
+            missing.append(("parser", "a photo without a mask needs the parser"))
+    else:
+        what = (f"faces = {faces!r} is not a folder" if faces else f"photo = {photo!r} is not a file" if photo
+                else "faces and photo are empty")
+        missing.append(("faces", what))
+    for line in found:
+        report(f"found {line}")
+    if not missing:
+        return True
+    report("\nThis notebook needs files the kit does not ship; the remaining cells will do nothing until "
+           "they are there:")
+    for key, why in missing:
+        report(f"- {why}. Download {DOWNLOADS[key]}")
+    report("Then set the paths in the parameters cell (or pass them with papermill -p) and run the notebook again. "
+           "Nothing is downloaded by the kit.")
+    return False
