@@ -296,6 +296,9 @@ class MaskEditorController(_Panel):
             button.on_click(lambda _b, name=name: self.apply_edit(name))
         self.face.observe(self._on_face, names="value")
         self.brush_class.observe(lambda _c: self._show_swatch(), names="value")
+        for widget, css in ((self.canvas, "maskgan-editor-canvas"), (self.image, "maskgan-editor-image"),
+                            (self.face, "maskgan-editor-face")):
+            widget.add_class(css)  # stable handles for browser tests
         self.canvas.on_mouse_down(self._mouse_down)
         self.canvas.on_mouse_move(self._mouse_move)
         self.canvas.on_mouse_up(self._mouse_up)
