@@ -149,8 +149,8 @@ def bench_preview(device: str) -> list[dict]:
     in quality: PSNR of the upsampled preview against the full frame
     (:func:`maskgan.editing.preview_psnr`), on a SynthFaces face.
 
-    With random weights that PSNR is a weak number (an untrained DMN's output barely depends on
-    scale the way a trained one's does), so it is also measured on a trained run when one is found
+    With random weights that PSNR says little about a trained model, so it is also measured on a
+    trained run when one is found
     (``$MASKGAN_RUN_DIR``, else ``runs/demo``: e.g. the cpu preset's 64 px faces, preview at 32 px).
     Median of 2 frames after one warm-up (the paper-width frames take seconds on a CPU); on CPU
     with torch's default thread count and with one thread (the app's render thread).
