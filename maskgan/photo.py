@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data.folder import FolderFaces, _open
+from .data.folder import FolderFaces, open_image
 from .data.tensors import image_to_tensor
-from .errors import DataError, StageMissing
+from .errors import DataError, DataMissing, StageMissing
 from .labels import CLASS_IDS
 
 __all__ = ["FACE_CLASSES", "face_box", "square_box", "crop_photo", "prepare_photo", "open_faces", "load_parser",
@@ -84,7 +84,7 @@ def _as_pil(photo, name: str) -> Image.Image:
         if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
             raise DataError(f"{name}: expected a uint8 H x W x 3 RGB array, got {photo.dtype} {photo.shape}")
         return Image.fromarray(photo)
-    with _open(photo, name) as im:
+    with open_image(photo, name) as im:
         return im.convert("RGB")
 
 
@@ -172,6 +172,10 @@ def load_parser(source, kind: str | None = None, device: str = "cpu"):
     if kind is not None and kind not in loaders:
         raise DataError(f"unknown parser kind {kind!r}; expected one of {', '.join(loaders)}")
     path = Path(source)
+    if not path.exists():
+        raise DataMissing(f"face parser {path} does not exist; expected a run directory with face_parsers/ "
+                          "(python -m maskgan import-weights bisenet 79999_iter.pth --out RUN_DIR) or a trained "
+                          "'parser' stage, or a parser file (79999_iter.pth, or the .safetensors the import wrote)")
     if path.is_dir():
         for k in ([kind] if kind else list(loaders)):
             if (path / PARSER_DIR / f"{k}.safetensors").is_file():

@@ -209,3 +209,37 @@ def test_an_imported_bisenet_parses_a_photo(tmp_path):
     parser = load_parser(path)
     out = prepare_photo(_photo(48, 40), parser, 32, box=(0, 0, 40, 40))
     assert out["label"].shape == (32, 32) and 0 <= int(out["label"].min()) and int(out["label"].max()) <= 18
+
+
+def test_a_palette_mask_reads_its_indices_as_ids(tmp_path):
+    _save(_photo(32, 32), tmp_path / "p.jpg")
+    im = Image.fromarray(_mask(32, 32, HAIR), mode="L").convert("P")
+    im.save(tmp_path / "p.png")
+    assert Image.open(tmp_path / "p.png").mode == "P"
+    assert int(FolderFaces(tmp_path, 32)[0]["label"][16, 16]) == HAIR
+
+
+def test_load_parser_finds_an_imported_parser_or_the_runs_own_and_says_what_to_do_otherwise(tmp_path):
+    from faceparsing_layout import RefBiSeNet
+    from maskgan.config import Config
+    from maskgan.errors import StageMissing
+    from maskgan.interop import load_bisenet
+    from maskgan.interop.faceparsing import write_parser
+    from maskgan.nn import FaceParser
+    from maskgan.photo import load_parser
+    torch.manual_seed(0)
+    torch.save(RefBiSeNet(19).state_dict(), tmp_path / "79999_iter.pth")
+    imported = tmp_path / "imported"
+    write_parser(load_bisenet(tmp_path / "79999_iter.pth"), imported)
+    assert load_parser(imported).kind == "bisenet"
+    (tmp_path / "empty_run").mkdir()
+    with pytest.raises(StageMissing, match=r"has no face parser.*import-weights bisenet 79999_iter.pth"):
+        load_parser(tmp_path / "empty_run")
+    with pytest.raises(DataMissing, match="face parser .*nowhere does not exist"):
+        load_parser(tmp_path / "nowhere")
+    from maskgan.train import train
+    own = tmp_path / "own"
+    train("parser", Config.preset("smoke"), own, progress=False)
+    assert isinstance(load_parser(own), FaceParser)
+    with pytest.raises(DataError, match="unknown parser kind 'yolo'"):
+        load_parser(own, kind="yolo")

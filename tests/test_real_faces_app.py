@@ -225,3 +225,27 @@ def test_the_upload_widgets_feed_the_same_path(editor, faces_dir):
                              "content": memoryview(_mask_png(64, HAT)), "last_modified": now},)
     up.add_button.click()
     assert len(app.bank) == 4 and app.bank[3]["name"] == "upload 1: a.png" and up.image_upload.value == ()
+
+
+def test_editor_open_faces_reads_a_folder_at_the_models_size(editor, faces_dir):
+    faces = editor.open_faces(faces_dir)
+    assert len(faces) == 3 and faces[0]["image"].shape == (3, 32, 32)
+    bare = Editor(editor.dmn)  # no config: the size is unknown, and the error says what to use instead
+    from maskgan.errors import ConfigError
+    with pytest.raises(ConfigError, match="maskgan.photo.open_faces"):
+        bare.open_faces(faces_dir)
+
+
+def test_the_bench_measures_the_preview_on_a_trained_run(tmp_path, monkeypatch, cfg):
+    from maskgan.bench import BENCHMARKS, _trained_preview_rows
+    from maskgan.train import train
+    from maskgan.widgets import RUN_DIR_ENV
+    assert "preview" in BENCHMARKS
+    monkeypatch.setenv(RUN_DIR_ENV, str(tmp_path / "nothing"))
+    assert _trained_preview_rows("cpu") == []  # no trained run: no row, no error
+    train("dmn", cfg, tmp_path / "run", progress=False)
+    monkeypatch.setenv(RUN_DIR_ENV, str(tmp_path / "run"))
+    (row,) = _trained_preview_rows("cpu")
+    assert row["benchmark"] == "preview PSNR vs full frame" and row["unit"] == "dB"
+    assert "16px -> 32px, trained dmn of run (8 val faces)" == row["setting"]
+    assert math.isfinite(row["value"]) and row["value"] > 0

@@ -42,7 +42,7 @@ from maskgan.data.tensors import image_to_tensor
 from maskgan.errors import DataError, DataMissing
 from maskgan.labels import NUM_CLASSES
 
-__all__ = ["FolderFaces", "MASK_SUBDIR", "MASK_SUFFIX", "read_face", "read_image", "read_mask", "match_files"]
+__all__ = ["FolderFaces", "MASK_SUBDIR", "MASK_SUFFIX", "open_image", "read_face", "read_image", "read_mask", "match_files"]
 
 #: Subfolder holding ``<name>.png`` masks of the images beside it.
 MASK_SUBDIR = "masks"
@@ -56,7 +56,7 @@ def _what(source) -> str:
     return str(source) if not isinstance(source, (bytes, bytearray)) else "the uploaded file"
 
 
-def _open(source, name: str) -> Image.Image:
+def open_image(source, name: str) -> Image.Image:
     """A PIL image from a path or bytes, fully read (errors name ``name``)."""
     try:
         im = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
@@ -85,7 +85,7 @@ def _crop_fraction(im: Image.Image, box) -> Image.Image:
 def read_image(source, size: int, name: str | None = None) -> torch.Tensor:
     """An RGB image (path or bytes) -> ``3 x size x size`` in [-1, 1]: centre square, LANCZOS resize."""
     name = name or _what(source)
-    im = _open(source, name).convert("RGB")
+    im = open_image(source, name).convert("RGB")
     im = _crop_fraction(im, _square_box(*im.size))
     if im.size != (size, size):
         im = im.resize((size, size), Image.LANCZOS)
@@ -98,7 +98,7 @@ def read_mask(source, size: int, name: str | None = None, image_size: tuple[int,
     ``image_size`` (width, height) of its image: the aspect ratios must agree. Errors name the file,
     the offending mode or values, and what was expected."""
     name = name or _what(source)
-    im = _open(source, name)
+    im = open_image(source, name)
     if im.mode not in _MASK_MODES:
         raise DataError(f"{name} is a mode {im.mode!r} image; a mask must be a single-channel PNG (mode 'L' or "
                         f"'P') of CelebAMask-HQ class ids 0..{NUM_CLASSES - 1}, not a colour visualisation")
@@ -121,7 +121,7 @@ def read_face(image, mask, size: int, name: str, image_name: str | None = None,
               mask_name: str | None = None) -> dict:
     """One kit item from an image and its mask (paths or bytes, e.g. an upload)."""
     image_name, mask_name = image_name or _what(image), mask_name or _what(mask)
-    with _open(image, image_name) as im:
+    with open_image(image, image_name) as im:
         image_size = im.size
     label = read_mask(mask, size, mask_name, image_size=image_size)
     return {"image": read_image(image, size, image_name), "label": label, "name": str(name)}
@@ -211,7 +211,7 @@ class FolderFaces(Dataset):
         path = self.images[name]
         if name in self.masks:
             return read_face(path, self.masks[name], self.size, name)
-        with _open(path, str(path)) as im:
+        with open_image(path, str(path)) as im:
             item = self.photo(im.convert("RGB"), self.size, str(path))
         return {"image": item["image"], "label": item["label"], "name": name}
 

@@ -42,9 +42,9 @@ def read_upload(image: bytes, mask: bytes | None, size: int, name: str, parser=N
                 image_name: str = "the uploaded image", mask_name: str = "the uploaded mask") -> dict:
     """An uploaded image (and optional mask) -> a kit item at ``size``. Without a mask the photo is
     cropped around the face and parsed by ``parser``; without a parser that is an error saying so."""
-    from ..data.folder import _open, read_face
+    from ..data.folder import open_image, read_face
     from ..errors import DataError
-    _open(image, image_name).close()  # not an image: say so before asking for a mask
+    open_image(image, image_name).close()  # not an image: say so before asking for a mask
     if mask is not None:
         return read_face(image, mask, size, name, image_name=image_name, mask_name=mask_name)
     if parser is None:
