@@ -249,3 +249,18 @@ def test_the_bench_measures_the_preview_on_a_trained_run(tmp_path, monkeypatch, 
     assert row["benchmark"] == "preview PSNR vs full frame" and row["unit"] == "dB"
     assert "16px -> 32px, trained dmn of run (8 val faces)" == row["setting"]
     assert math.isfinite(row["value"]) and row["value"] > 0
+
+
+def test_the_style_copy_tab_follows_a_previewed_stroke_once_it_ends(editor, cfg):
+    from maskgan.data import build_dataset
+    bank = FaceBank(build_dataset(cfg.data, "val"), max_faces=3)
+    _, app = editing_app(editor=editor, dataset=bank, threaded=False, preview_factor=2)
+    copy_frames = app.style_copy.frames
+    s = app.mask_editor.scale
+    app.mask_editor.brush_class.value = HAT
+    for event, x in (("mouse_down", 4), ("mouse_move", 14), ("mouse_move", 24)):
+        app.mask_editor.canvas._handle_frontend_event(None, {"event": event, "x": (x + 0.5) * s, "y": 8.5 * s}, [])
+    assert app.style_copy.frames == copy_frames  # no full frame of the other tab during the drag
+    app.mask_editor.canvas._handle_frontend_event(None, {"event": "mouse_up", "x": 24.5 * s, "y": 8.5 * s}, [])
+    assert app.style_copy.frames == copy_frames + 1
+    np.testing.assert_array_equal(app.style_copy.label, app.mask_editor.label)

@@ -361,7 +361,8 @@ class MaskEditorController(_Panel):
         return bool(self._history)
 
     def on_label_change(self, fn: Callable[[], None]) -> None:
-        """Call ``fn()`` whenever the edited label map changes (strokes, edits, undo, face)."""
+        """Call ``fn()`` whenever the edited label map changes (strokes, edits, undo, face); while a
+        stroke is previewed, once when it ends."""
         self._label_listeners.append(fn)
 
     def _load_face(self) -> None:
@@ -394,6 +395,8 @@ class MaskEditorController(_Panel):
         preview = preview and self.preview_factor > 1
         self._previewed = preview
         self._queue.request((int(self.face.value), self._label.copy(), preview))
+        if preview:  # listeners (the style-copy tab) hear of the stroke when it ends: their full frames
+            return   # would hold the editor's lock and stall the previews
         for fn in list(self._label_listeners):
             fn()
 
