@@ -210,6 +210,10 @@ def test_an_upload_without_a_mask_is_parsed_when_the_app_has_a_parser(editor, fa
     assert index == 3 and "cropped and parsed" in app.uploads.message.value
     label = app.bank[3]["label"]
     assert (label == SKIN).any() and (label == 0).any()
+    app.uploads.margin.value = 0.0  # a tighter crop: the face fills more of the frame
+    app.uploads.add(buf.getvalue(), image_name="photo.jpg")
+    tight = app.bank[4]["label"]
+    assert float((tight == SKIN).float().mean()) > 1.5 * float((label == SKIN).float().mean())
 
 
 def test_the_upload_widgets_feed_the_same_path(editor, faces_dir):

@@ -39,9 +39,11 @@ def resolve_faces(faces: str | Path | None = None) -> Path | None:
 
 
 def read_upload(image: bytes, mask: bytes | None, size: int, name: str, parser=None,
-                image_name: str = "the uploaded image", mask_name: str = "the uploaded mask") -> dict:
+                image_name: str = "the uploaded image", mask_name: str = "the uploaded mask",
+                margin: float = 0.45) -> dict:
     """An uploaded image (and optional mask) -> a kit item at ``size``. Without a mask the photo is
-    cropped around the face and parsed by ``parser``; without a parser that is an error saying so."""
+    cropped around the face (``margin``: see :func:`maskgan.photo.prepare_photo`) and parsed by
+    ``parser``; without a parser that is an error saying so."""
     from ..data.folder import open_image, read_face
     from ..errors import DataError
     open_image(image, image_name).close()  # not an image: say so before asking for a mask
@@ -52,7 +54,7 @@ def read_upload(image: bytes, mask: bytes | None, size: int, name: str, parser=N
                         "too (a single-channel PNG of CelebAMask-HQ ids 0..18), or start the app with a parser "
                         "(`python -m maskgan import-weights bisenet 79999_iter.pth --out RUN_DIR`)")
     from ..photo import prepare_photo
-    item = prepare_photo(image, parser, size, name=image_name)
+    item = prepare_photo(image, parser, size, margin=margin, name=image_name)
     return {"image": item["image"], "label": item["label"], "name": name}
 
 
@@ -68,6 +70,7 @@ def _file(upload) -> tuple[str, bytes] | None:
 class UploadController:
     """Two file pickers (image; optional mask) and an "add face" button, for a :class:`FaceBank`.
 
+    With a parser, ``margin`` (a slider) sets how much room the automatic crop leaves around the face.
     ``add(image_bytes, mask_bytes=None)`` does what the button does (for notebooks and tests); it
     returns the new face's index, or None after showing why in :attr:`message`. ``on_added(fn)``
     calls ``fn(index)`` for every face added.
@@ -81,6 +84,10 @@ class UploadController:
         self.image_upload = w.FileUpload(accept="image/*,.jpg,.jpeg,.png", multiple=False, description="image")
         self.mask_upload = w.FileUpload(accept=".png,image/png", multiple=False, description="mask (optional)")
         self.add_button = w.Button(description="add face", icon="plus", button_style="primary")
+        self.margin = w.FloatSlider(value=0.45, min=0.0, max=1.5, step=0.05, description="crop margin",
+                                    tooltip="photos without a mask: the square crop around the face grows by "
+                                            "this fraction of the face's size on every side",
+                                    layout=w.Layout(display="flex" if parser is not None else "none"))
         self.message = w.HTML("")
         for widget, css in ((self.image_upload, "maskgan-upload-image"), (self.mask_upload, "maskgan-upload-mask"),
                             (self.add_button, "maskgan-add-face"), (self.message, "maskgan-upload-message")):
@@ -91,7 +98,7 @@ class UploadController:
         self.widget = w.VBox([
             w.HTML("<b>Your own face.</b> Upload an image and, optionally, its mask: a single-channel PNG of "
                    f"CelebAMask-HQ ids 0..18 (the kit's order, maskgan.labels); {mask_note}."),
-            w.HBox([self.image_upload, self.mask_upload, self.add_button]),
+            w.HBox([self.image_upload, self.mask_upload, self.add_button, self.margin]),
             self.message,
         ])
 
@@ -119,7 +126,7 @@ class UploadController:
         name = f"upload {self.count + 1}: {image_name}"
         try:
             item = read_upload(image, mask, self.bank.size, name, self.parser, image_name=image_name,
-                               mask_name=mask_name or "the uploaded mask")
+                               mask_name=mask_name or "the uploaded mask", margin=float(self.margin.value))
             index = self.bank.add(item)
         except MaskGANError as e:
             self._say(str(e), ok=False)
