@@ -48,7 +48,7 @@ class FaceBank:
     def add(self, item: dict) -> int:
         """Append a face (an uploaded one: ``{"image", "label", "name"}`` at this bank's size); its index.
         Names are style-cache keys, so a name already in the bank is an error."""
-        if any(self[i]["name"] == item["name"] for i in range(self.n)):
+        if any(name == item["name"] for name, _ in self.options):
             raise ValueError(f"the bank already has a face named {item['name']!r}")
         if self.n and tuple(item["label"].shape) != tuple(self[0]["label"].shape):
             raise ValueError(f"face {item['name']!r} is {tuple(item['label'].shape)} but this bank's faces are "

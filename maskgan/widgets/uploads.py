@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import MaskGANError
-from .faces import _REPO_ROOT, FaceBank
+from .faces import FaceBank
 
 __all__ = ["FACES_ENV", "PARSER_ENV", "resolve_faces", "UploadController", "read_upload"]
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: Environment variable naming a folder of faces for the app (``make app FACES=...`` sets it).
 FACES_ENV = "MASKGAN_FACES"
