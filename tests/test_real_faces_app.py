@@ -2,6 +2,7 @@
 and the painting preview (half size while the mouse drags, the full frame when the stroke ends)."""
 import io
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -268,3 +269,24 @@ def test_the_style_copy_tab_follows_a_previewed_stroke_once_it_ends(editor, cfg)
     app.mask_editor.canvas._handle_frontend_event(None, {"event": "mouse_up", "x": 24.5 * s, "y": 8.5 * s}, [])
     assert app.style_copy.frames == copy_frames + 1
     np.testing.assert_array_equal(app.style_copy.label, app.mask_editor.label)
+
+
+def test_a_bank_refuses_a_second_face_of_the_same_name_or_another_size(cfg):
+    from maskgan.data import build_dataset
+    bank = FaceBank(build_dataset(cfg.data, "val"), max_faces=2)
+    face = dict(bank[0])
+    with pytest.raises(ValueError, match="already has a face named"):
+        bank.add(face)
+    with pytest.raises(ValueError, match=r"is \(16, 16\) but this bank's faces are \(32, 32\)"):
+        bank.add({"image": torch.zeros(3, 16, 16), "label": torch.zeros(16, 16, dtype=torch.long), "name": "small"})
+    assert bank.add({**face, "name": "copy"}) == 2 and len(bank) == 3 and bank.options[2] == ("copy", 2)
+
+
+def test_a_relative_faces_folder_is_found_from_the_repository_root(monkeypatch, tmp_path):
+    from maskgan.widgets import resolve_faces
+    monkeypatch.chdir(tmp_path)  # e.g. Voila's kernel in notebooks/
+    monkeypatch.delenv(FACES_ENV, raising=False)
+    assert resolve_faces() is None
+    assert resolve_faces("notebooks") == Path(__file__).resolve().parents[1] / "notebooks"
+    monkeypatch.setenv(FACES_ENV, str(tmp_path))
+    assert resolve_faces() == tmp_path

@@ -110,3 +110,26 @@ def test_07_parses_a_photo_without_a_mask(tmp_path):
                                 run_dir=str(tmp_path / "authors"), size=64, device="cpu")
     assert errors == [], errors
     assert "1 face(s)" in text and "me.jpg" in text
+
+
+def test_real_face_inputs_names_each_missing_file_and_accepts_a_run_imported_before(tmp_path):
+    from maskgan.checkpoint import save_checkpoint
+    from maskgan.config import Config
+    from maskgan.nn import build_dmn
+    from maskgan.photo import real_face_inputs
+    said = []
+    assert not real_face_inputs(run_dir=str(tmp_path / "none"), report=said.append)
+    text = "\n".join(said)
+    assert "generator is empty" in text and "latest_net_G.pth" in text and "faces and photo are empty" in text
+    photo = tmp_path / "me.jpg"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photo)
+    run = tmp_path / "run"
+    cfg = Config.preset("smoke")
+    save_checkpoint(run / "dmn", 0, {"dmn": build_dmn(cfg)}, {}, {"config": cfg.to_dict()})
+    said.clear()
+    assert not real_face_inputs(run_dir=str(run), photo=str(photo), report=said.append)
+    text = "\n".join(said)
+    assert "imported before" in text and "needs the parser" in text and "79999_iter.pth" in text
+    said.clear()
+    assert real_face_inputs(run_dir=str(run), faces=str(tmp_path), report=said.append)
+    assert not any("Download" in line for line in said)
