@@ -133,3 +133,13 @@ def test_real_face_inputs_names_each_missing_file_and_accepts_a_run_imported_bef
     said.clear()
     assert real_face_inputs(run_dir=str(run), faces=str(tmp_path), report=said.append)
     assert not any("Download" in line for line in said)
+
+
+def test_the_functions_07_names_in_its_prose_exist():
+    import re
+
+    from test_notebooks import markdown_of, resolve
+    names = sorted(set(re.findall(r"`(maskgan(?:\.[A-Za-z_]\w*)+)`", markdown_of(NOTEBOOK))))
+    assert "maskgan.photo.prepare_photo" in names and "maskgan.editing.preview_psnr" in names
+    for name in names:
+        resolve(name)
