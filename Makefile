@@ -5,6 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RUN_DIR ?= runs/demo
+FACES ?=
 APP_PORT ?= 8866
 
 .PHONY: demo test lab app bench figures clean-venv
@@ -32,10 +33,12 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 ## app: the interactive editing page (notebooks/app.ipynb) served by Voila on localhost, with the
-## checkpoints of $(RUN_DIR); says what to train first when the run has none
+## checkpoints of $(RUN_DIR) (and the faces of the folder $(FACES) when given); says what to train first
+## when the run has none
 app: $(STAMP)
-	@$(PY) -m maskgan.widgets check $(RUN_DIR)
-	MASKGAN_RUN_DIR="$(abspath $(RUN_DIR))" $(VENV)/bin/voila notebooks/app.ipynb --no-browser \
+	@$(PY) -m maskgan.widgets check $(RUN_DIR) $(if $(FACES),--faces "$(FACES)")
+	MASKGAN_RUN_DIR="$(abspath $(RUN_DIR))" MASKGAN_FACES="$(if $(FACES),$(abspath $(FACES)))" \
+		$(VENV)/bin/voila notebooks/app.ipynb --no-browser \
 		--Voila.ip=127.0.0.1 --Voila.port=$(APP_PORT)
 
 ## bench: speed benchmarks on this machine

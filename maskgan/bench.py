@@ -141,6 +141,76 @@ def bench_frames(device: str) -> list[dict]:
     return rows
 
 
+@benchmark("preview")
+def bench_preview(device: str) -> list[dict]:
+    """Painting at the authors' widths (``paper`` preset, 89.7 M-parameter DMN): the full 512² frame
+    and the 256² preview the mask editor shows while the mouse drags
+    (:meth:`maskgan.editing.Editor.render_preview`, upsampled to 512²), then what the preview costs
+    in quality: PSNR of the upsampled preview against the full frame
+    (:func:`maskgan.editing.preview_psnr`), on a SynthFaces face.
+
+    With random weights that PSNR says little about a trained model, so it is also measured on a
+    trained run when one is found
+    (``$MASKGAN_RUN_DIR``, else ``runs/demo``: e.g. the cpu preset's 64 px faces, preview at 32 px).
+    Median of 2 frames after one warm-up (the paper-width frames take seconds on a CPU); on CPU
+    with torch's default thread count and with one thread (the app's render thread).
+    """
+    import torch
+
+    from .config import Config
+    from .data import build_dataset
+    from .editing import Editor, preview_psnr
+    from .nn import build_dmn
+    rows = []
+    cfg = Config.preset("paper").with_overrides({"data.dataset": "synthfaces"})
+    size = cfg.data.size
+    torch.manual_seed(0)
+    editor = Editor(build_dmn(cfg), device=device)
+    face = build_dataset(cfg.data, "val", length=1)[0]
+    style = editor.style(face["image"], face["label"], key=face["name"])
+    default_threads = torch.get_num_threads()
+    threads_list = [default_threads] + ([1] if str(device) == "cpu" and default_threads > 1 else [])
+    for threads in threads_list:
+        torch.set_num_threads(threads)
+        try:
+            t_full = median_time(lambda: editor.render(face["label"], style), device, warmup=1, repeat=2)
+            t_prev = median_time(lambda: editor.render_preview(face["label"], style, 2), device, warmup=1, repeat=2)
+        finally:
+            torch.set_num_threads(default_threads)
+        where = f"paper widths, random weights, {device}" + (
+            f", {threads} thread{'s' if threads > 1 else ''}" if str(device) == "cpu" else "")
+        rows.append(_row("full frame (render)", f"{size}px, {where}", t_full * 1000, "ms"))
+        rows.append(_row("paint preview (render + upsample)", f"{size // 2}px -> {size}px, {where}",
+                         t_prev * 1000, "ms"))
+    rows.append(_row("preview PSNR vs full frame", f"{size // 2}px -> {size}px, paper widths, random weights "
+                     "(weak: untrained)", preview_psnr(editor, face["label"], style, 2), "dB"))
+    rows.extend(_trained_preview_rows(device))
+    return rows
+
+
+def _trained_preview_rows(device: str) -> list[dict]:
+    """The preview's PSNR on a trained run's generator (the app's run directory), if there is one."""
+    from .data import build_dataset
+    from .editing import Editor, preview_psnr
+    from .errors import MaskGANError
+    from .widgets import resolve_run_dir
+    path = resolve_run_dir(None)
+    try:
+        editor = Editor.from_run(path, device=device)
+    except MaskGANError:
+        return []
+    size = int(editor.cfg.data.size)
+    if not editor.preview_fits(size, 2):
+        return []
+    faces = build_dataset(editor.cfg.data, "val", length=8)
+    values = []
+    for i in range(len(faces)):
+        face = faces[i]
+        values.append(preview_psnr(editor, face["label"], editor.style(face["image"], face["label"]), 2))
+    where = f"{size // 2}px -> {size}px, trained {editor.stage} of {path.name} ({len(values)} val faces)"
+    return [_row("preview PSNR vs full frame", where, sum(values) / len(values), "dB")]
+
+
 @benchmark("train")
 def bench_train(device: str) -> list[dict]:
     """Training step time and throughput of each stage at the ``cpu`` preset (median of 5 steps after

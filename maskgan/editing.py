@@ -9,6 +9,8 @@ backbone. The MaskVAE gives the latent space in which two faces' masks are inter
     editor = Editor.from_run("runs/demo")             # EBST weights if trained, else stage I
     style = editor.style(image, label, key="face 3")  # cached under the key
     out = editor.render(edited_label, style)          # 3 x H x W in [-1, 1]
+    fast = editor.render_preview(edited_label, style)  # the same at half size, upsampled (while painting)
+    faces = editor.open_faces("my_faces/")             # a folder of faces at this model's size
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from .nn import interpolate, logits_to_labels
 from .run import Run
 from .stages import generator_stages, get_stage
 
-__all__ = ["Editor", "as_image", "as_label"]
+__all__ = ["Editor", "as_image", "as_label", "preview_label", "preview_psnr"]
 
 
 def as_image(image, name: str = "image") -> torch.Tensor:
@@ -69,6 +71,15 @@ def as_label(label, name: str = "label") -> torch.Tensor:
         bad = sorted({int(v) for v in label.unique() if not 0 <= int(v) < NUM_CLASSES})[:8]
         raise DataError(f"{name} has label values {bad}; CelebAMask-HQ labels are 0..{NUM_CLASSES - 1}")
     return label.long()
+
+
+def preview_label(label: torch.Tensor, factor: int) -> torch.Tensor:
+    """A label map ``(..., H, W)`` at ``1/factor`` of its size: the centre label of every
+    ``factor x factor`` cell (nearest, so no new ids)."""
+    if factor == 1:
+        return label
+    off = factor // 2
+    return label[..., off::factor, off::factor].contiguous()
 
 
 class Editor:
@@ -143,6 +154,44 @@ class Editor:
         out = self.dmn.render(one_hot(label), style)
         return out[0] if single else out
 
+    @torch.no_grad()
+    def render_preview(self, label: torch.Tensor, style: torch.Tensor, factor: int = 2) -> torch.Tensor:
+        """A fast stand-in for :meth:`render` while a stroke goes on: the label map at ``1/factor``
+        of its size (:func:`preview_label`) rendered with the same style (the AdaIN parameters are
+        per channel, one vector for any size), then upsampled bilinearly to the full size. About
+        ``factor**2`` times cheaper; :func:`preview_psnr` measures what it costs in quality."""
+        if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+            raise ConfigError(f"preview factor must be a positive integer, got {factor!r}")
+        label = as_label(label)
+        if factor == 1:
+            return self.render(label, style)
+        small = self.render(preview_label(label, factor), style)
+        batch = small if small.dim() == 4 else small.unsqueeze(0)
+        up = torch.nn.functional.interpolate(batch, size=tuple(label.shape[-2:]), mode="bilinear",
+                                             align_corners=False).clamp_(-1, 1)
+        return up if small.dim() == 4 else up[0]
+
+    def preview_fits(self, size: int, factor: int = 2) -> bool:
+        """Whether a ``size`` px frame can be previewed at ``1/factor`` (the DMN's side constraints)."""
+        if factor == 1:
+            return True
+        if size % factor:
+            return False
+        try:
+            self.dmn.check_size(size // factor, size // factor)
+        except ValueError:
+            return False
+        return True
+
+    def open_faces(self, folder, parser=None):
+        """The faces of ``folder`` at this editor's size (:func:`maskgan.photo.open_faces`: image +
+        mask pairs; images without a mask are cropped and parsed by ``parser`` when given)."""
+        from .photo import open_faces
+        if self.cfg is None:
+            raise ConfigError("this editor has no config, so its image size is unknown: use "
+                              "maskgan.photo.open_faces(folder, size, parser) with the size of its faces")
+        return open_faces(folder, int(self.cfg.data.size), parser=parser)
+
     def edit(self, image: torch.Tensor, label: torch.Tensor, edited_label: torch.Tensor, key=None) -> torch.Tensor:
         """Render ``edited_label`` in the style of ``(image, label)``: the kit's one-line edit."""
         return self.render(edited_label, self.style(image, label, key))
@@ -168,3 +217,13 @@ class Editor:
     def interpolate(self, label_a: torch.Tensor, label_b: torch.Tensor, t) -> torch.Tensor:
         """Decoded mask at ``z_a + t (z_b - z_a)``: t=0 is a's reconstruction, t=1 b's; any t allowed."""
         return self.decode(interpolate(self.encode(label_a), self.encode(label_b), t))[0]
+
+
+def preview_psnr(editor: Editor, label, style: torch.Tensor, factor: int = 2) -> float:
+    """What the painting preview costs: PSNR in dB (:func:`maskgan.metrics.psnr`, uncapped) of
+    :meth:`Editor.render_preview` against the full :meth:`Editor.render` of the same mask and style.
+    Higher is closer; identical frames give ``inf``."""
+    from .metrics import psnr
+    full = editor.render(label, style)
+    fast = editor.render_preview(label, style, factor)
+    return float(psnr(full.unsqueeze(0).cpu(), fast.unsqueeze(0).cpu(), cap=None)[0])

@@ -27,7 +27,7 @@ from .errors import PipelineError
 from .io import atomic_write_bytes, atomic_write_json, read_json
 
 __all__ = [
-    "NOTEBOOK_DIR", "KERNEL_NAME", "PipelineError", "NotebookResult", "discover_notebooks",
+    "NOTEBOOK_DIR", "KERNEL_NAME", "PipelineError", "NotebookResult", "discover_notebooks", "in_pipeline",
     "run_pipeline", "publish_figures",
 ]
 
@@ -48,13 +48,25 @@ class NotebookResult:
     output: Path        # the executed copy
 
 
-def discover_notebooks(notebook_dir: Path | str = NOTEBOOK_DIR) -> list[Path]:
-    """The numbered notebooks ``NN_name.ipynb`` of a folder, in order."""
+def in_pipeline(path: Path | str) -> bool:
+    """Whether a numbered notebook belongs to the pipeline: all do except those whose metadata says
+    ``"maskgan": {"pipeline": false}`` (07_real_faces: it needs downloaded weights)."""
+    try:
+        meta = json.loads(Path(path).read_text(encoding="utf-8")).get("metadata", {})
+    except (OSError, ValueError):
+        return True  # papermill reports an unreadable notebook when it runs it
+    return bool(meta.get("maskgan", {}).get("pipeline", True))
+
+
+def discover_notebooks(notebook_dir: Path | str = NOTEBOOK_DIR, *, everything: bool = False) -> list[Path]:
+    """The numbered notebooks ``NN_name.ipynb`` of a folder that the pipeline runs, in order
+    (``everything=True``: also those outside the pipeline, see :func:`in_pipeline`)."""
     notebook_dir = Path(notebook_dir)
     if not notebook_dir.is_dir():
         raise PipelineError(f"notebook folder {notebook_dir} does not exist; the pipeline runs from a "
                             "source checkout of the kit (git clone, then `make demo`)")
-    found = sorted(p for p in notebook_dir.iterdir() if _NOTEBOOK_RE.match(p.name))
+    found = sorted(p for p in notebook_dir.iterdir()
+                   if _NOTEBOOK_RE.match(p.name) and (everything or in_pipeline(p)))
     if not found:
         raise PipelineError(f"no numbered notebooks (NN_name.ipynb) in {notebook_dir}")
     return found

@@ -193,3 +193,76 @@ def test_moving_the_slider_in_the_browser_changes_the_displayed_face(voila_url, 
             shutil.copyfile(screenshot, os.environ[SCREENSHOT_ENV])
         page.close()
     assert screenshot.stat().st_size > 10_000
+
+
+def _png_file(path, arr):
+    from PIL import Image
+    Image.fromarray(arr).save(path)
+    return str(path)
+
+
+def _choose_file(page, selector: str, path: str) -> None:
+    """Pick ``path`` in the file dialog a FileUpload button opens (its <input type=file> is not in the DOM)."""
+    with page.expect_file_chooser(timeout=10_000) as chooser:
+        page.locator(selector).click()
+    chooser.value.set_files(path)
+
+
+def test_uploading_a_face_and_painting_a_stroke_changes_the_rendered_face(voila_url, browser, tmp_path):
+    """Issue 15: an image and its mask go through the FileUpload widgets, the new face is rendered in
+    the mask editor, and a stroke dragged on the canvas re-renders it."""
+    import numpy as np
+    from maskgan.labels import CLASS_IDS
+    rng = np.random.default_rng(0)
+    image = _png_file(tmp_path / "me.png", rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
+    mask = np.full((48, 48), CLASS_IDS["skin"], np.uint8)
+    mask[:12] = CLASS_IDS["hair"]
+    mask[30:36, 14:34] = CLASS_IDS["u_lip"]
+    mask_path = _png_file(tmp_path / "me_mask.png", mask)
+    bad_mask = _png_file(tmp_path / "colour_mask.png", np.zeros((48, 48, 3), np.uint8))
+
+    page = browser.new_page(viewport={"width": 1180, "height": 1100})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    screenshot = tmp_path / "upload_browser.png"
+    try:
+        page.goto(voila_url, timeout=30_000)
+        page.wait_for_selector(".maskgan-add-face", state="visible", timeout=45_000)
+        page.get_by_role("tab", name="Mask editor").click()
+        editor_image = "img.maskgan-editor-image"
+        page.wait_for_selector(editor_image, state="visible", timeout=20_000)
+        page.wait_for_function(f"document.querySelector('{editor_image}').naturalWidth > 0", timeout=20_000)
+        before = _image_state(page, editor_image)
+
+        # a colour mask is refused with a visible message, and the page goes on
+        _choose_file(page, ".maskgan-upload-image", image)
+        _choose_file(page, ".maskgan-upload-mask", bad_mask)
+        page.locator(".maskgan-add-face").click()
+        page.wait_for_function("document.querySelector('.maskgan-upload-message').innerText.includes(\"mode 'RGB'\")",
+                               timeout=20_000)
+
+        _choose_file(page, ".maskgan-upload-mask", mask_path)
+        page.locator(".maskgan-add-face").click()
+        page.wait_for_function("document.querySelector('.maskgan-upload-message').innerText.includes('added')",
+                               timeout=20_000)
+        uploaded = _wait_for_change(page, editor_image, before)
+        assert uploaded[1] != before[1], "the uploaded face was not rendered in the mask editor"
+        selected = page.locator(".maskgan-editor-face select").evaluate("s => s.options[s.selectedIndex].text")
+        assert selected.replace("\xa0", " ") == "upload 1: me.png"  # the uploaded face is the one edited
+
+        page.get_by_role("button", name="hat", exact=True).click()
+        box = page.locator(".maskgan-editor-canvas").bounding_box()
+        x0, y0 = box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.5
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        for k in range(1, 11):
+            page.mouse.move(x0 + box["width"] * 0.06 * k, y0, steps=2)
+        page.mouse.up()
+        painted = _wait_for_change(page, editor_image, uploaded)
+        assert painted[1] != uploaded[1], "painting a stroke did not change the rendered face"
+        page.wait_for_timeout(1000)
+        assert "frame failed" not in page.content() and "Traceback" not in page.content()
+        assert errors == []
+    finally:
+        page.screenshot(path=str(screenshot), full_page=True)
+        page.close()

@@ -6,7 +6,7 @@
     3 runs        stages, checkpoint, run, pretrained
     4 train       train
     5 measuring   evaluation, interop (but interop.cli)
-    6 app         editing, inspection, widgets, notebook, diagrams, inspect_training, manifold
+    6 app         editing, inspection, widgets, notebook, diagrams, inspect_training, manifold, photo
     7 cli         __main__, pipeline, summary, bench, gpu_check, interop.cli
 
 Every import counts, also those inside functions: a lazy import hides a cycle, it does not remove it.
@@ -27,7 +27,7 @@ LAYERS = {
     "maskgan.train": 4,
     "maskgan.evaluation": 5, "maskgan.interop": 5,
     "maskgan.editing": 6, "maskgan.inspection": 6, "maskgan.widgets": 6, "maskgan.notebook": 6,
-    "maskgan.diagrams": 6, "maskgan.inspect_training": 6, "maskgan.manifold": 6,
+    "maskgan.diagrams": 6, "maskgan.inspect_training": 6, "maskgan.manifold": 6, "maskgan.photo": 6,
     "maskgan.__main__": 7, "maskgan.pipeline": 7, "maskgan.summary": 7, "maskgan.bench": 7, "maskgan.gpu_check": 7,
     "maskgan.interop.cli": 7,
 }

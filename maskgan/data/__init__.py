@@ -1,13 +1,25 @@
-"""Datasets: the procedural SynthFaces and prepared CelebAMask-HQ folders, one sample format.
+"""Datasets: the procedural SynthFaces, prepared CelebAMask-HQ folders and any folder of faces, one sample format.
 
 Every dataset returns ``{"image": float32 3xHxW in [-1, 1], "label": int64 HxW, "name": str}``.
-:func:`build_dataset` turns a :class:`maskgan.config.DataConfig` into one of them.
+:func:`build_dataset` turns a :class:`maskgan.config.DataConfig` into one of them;
+:class:`FolderFaces` (:mod:`maskgan.data.folder`) reads a folder of images and label maps of any
+size (the authors' demo samples, your own faces) for editing.
 """
 from __future__ import annotations
 
 from ..errors import DataError
 
-__all__ = ["build_dataset", "label_statistics", "count_classes", "class_weights", "flip_draw", "BALANCE_SAMPLES"]
+__all__ = ["FolderFaces", "build_dataset", "label_statistics", "count_classes", "class_weights", "flip_draw", "BALANCE_SAMPLES"]
+
+
+
+def __getattr__(name):
+    # FolderFaces pulls in PIL and torch: load it only when asked for.
+    if name == "FolderFaces":
+        from .folder import FolderFaces
+        return FolderFaces
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: Training masks read to estimate the class frequencies of class-weighted cross-entropy.
 BALANCE_SAMPLES = 256

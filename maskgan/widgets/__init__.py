@@ -14,6 +14,7 @@ Public API (stable names: notebook 05 and ``notebooks/app.ipynb`` use them)::
     ui, ctl = mask_editor(editor, dataset)            # paint classes, undo, reset, one-click edits
     ui, ctl = style_copy_widget(editor, dataset)      # the current mask in a reference face's style
     ui, app = editing_app("runs/demo")                # all three in tabs, loaded from a run directory
+    ui, app = editing_app("runs/authors", faces="samples/", parser="runs/authors")  # real faces + uploads
     app_page()                                        # what the Voila page shows (or how to train first)
 
 Each ``*_widget`` function returns ``Panel(widget, controller)`` (it displays as the widget when it is a
@@ -33,8 +34,10 @@ Pure helpers (no widgets, no browser; numpy label maps in, new label maps out):
   that drops stale frames, so a fast slider never queues work).
 
 Serve the app standalone with ``make app`` (Voila on localhost, run directory from
-``$MASKGAN_RUN_DIR`` or ``runs/demo``); ``python -m maskgan.widgets check [RUN_DIR]`` says whether a
-run is ready and what to train first.
+``$MASKGAN_RUN_DIR`` or ``runs/demo``; ``make app FACES=DIR`` shows the faces of a folder, from
+``$MASKGAN_FACES``, see :mod:`maskgan.data.folder`); ``python -m maskgan.widgets check [RUN_DIR]
+[--faces DIR]`` says whether a run is ready and what to train first. The app's "Your own face" box
+takes uploads (:class:`~maskgan.widgets.uploads.UploadController`).
 """
 from __future__ import annotations
 
@@ -45,13 +48,15 @@ from .edits import (ONE_CLICK_EDITS, class_id, close_mouth, paint_stroke, remove
                     stroke_mask, swap_hair, transplant_class)
 from .faces import DEFAULT_RUN_DIR, RUN_DIR_ENV, FaceBank, resolve_run_dir, run_status
 from .frames import PNG_SIGNATURE, LatestOnly, display_scale, ebst_marks, frame_png
+from .uploads import FACES_ENV, PARSER_ENV, resolve_faces
 
 __all__ = [
     "interpolation_widget", "mask_editor", "style_copy_widget", "editing_app", "app_page", "EditingApp", "Panel",
     "InterpolationController", "MaskEditorController", "StyleCopyController", "FaceBank",
     "stroke_mask", "paint_stroke", "close_mouth", "remove_class", "remove_glasses", "transplant_class",
     "swap_hair", "ONE_CLICK_EDITS", "class_id", "ebst_marks", "frame_png", "display_scale", "PNG_SIGNATURE",
-    "LatestOnly", "resolve_run_dir", "run_status", "RUN_DIR_ENV", "DEFAULT_RUN_DIR",
+    "LatestOnly", "resolve_run_dir", "run_status", "RUN_DIR_ENV", "DEFAULT_RUN_DIR", "FACES_ENV", "PARSER_ENV",
+    "resolve_faces", "UploadController",
 ]
 
 
@@ -60,6 +65,9 @@ def __getattr__(name):
     if name in ("InterpolationController", "MaskEditorController", "StyleCopyController"):
         from . import ui
         return getattr(ui, name)
+    if name == "UploadController":
+        from .uploads import UploadController
+        return UploadController
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -108,13 +116,16 @@ def interpolation_widget(editor, dataset, *, lambda_inter: float | None = None, 
 
 
 def mask_editor(editor, dataset, *, threaded: bool = True, max_faces: int = 24, display_px: int = 256,
-                face: int = 0, brush_class: int | str = "skin", brush_size: int = 2, render_threads: int | None = 1):
+                face: int = 0, brush_class: int | str = "skin", brush_size: int = 2, render_threads: int | None = 1,
+                preview_factor: int | None = None):
     """Paint on a face's mask (19-class palette, brush size, undo, reset, one-click edits); each
-    stroke re-renders the face with its original style (Sec. 3.3). Returns ``Panel(widget, MaskEditorController)``."""
+    stroke re-renders the face with its original style (Sec. 3.3), as a preview at
+    ``1/preview_factor`` size while the mouse drags (None: 2 from 256 px up, else off).
+    Returns ``Panel(widget, MaskEditorController)``."""
     from .ui import MaskEditorController
     ctl = MaskEditorController(editor, _bank(dataset, max_faces), threaded=threaded, display_px=display_px,
                                face=face, brush_class=brush_class, brush_size=brush_size,
-                               render_threads=render_threads)
+                               render_threads=render_threads, preview_factor=preview_factor)
     return Panel(ctl.widget, ctl)
 
 
@@ -131,11 +142,35 @@ def style_copy_widget(editor, dataset, *, threaded: bool = True, max_faces: int 
 
 class EditingApp:
     """The controllers of :func:`editing_app`: ``editor``, ``bank``, ``interpolation`` (None without
-    a MaskVAE), ``mask_editor``, ``style_copy``."""
+    a MaskVAE), ``mask_editor``, ``style_copy``, ``uploads`` (the "Your own face" box), ``parser``
+    (None when the app has none), ``faces`` (the folder shown, or None)."""
 
-    def __init__(self, editor, bank, interpolation, mask_editor, style_copy, run_dir=None):
+    def __init__(self, editor, bank, interpolation, mask_editor, style_copy, run_dir=None, uploads=None,
+                 parser=None, faces=None):
         self.editor, self.bank, self.run_dir = editor, bank, run_dir
         self.interpolation, self.mask_editor, self.style_copy = interpolation, mask_editor, style_copy
+        self.uploads, self.parser, self.faces = uploads, parser, faces
+        if uploads is not None:
+            uploads.on_added(self.face_added)
+
+    def face_added(self, index: int) -> None:
+        """A face was appended to the bank: list it in every face dropdown and edit it."""
+        opts = self.bank.options
+        dropdowns = [self.mask_editor.face, self.mask_editor.donor, self.style_copy.reference]
+        if self.interpolation is not None:
+            dropdowns += [self.interpolation.face_a, self.interpolation.face_b]
+        for dd in dropdowns:
+            value = dd.value
+            with dd.hold_trait_notifications():
+                dd.options = opts
+                dd.value = value
+        sc = self.style_copy
+        value = sc.mask_face.value
+        extra = [o for o in sc.mask_face.options if o[1] == sc.EDITED]
+        with sc.mask_face.hold_trait_notifications():
+            sc.mask_face.options = extra + opts
+            sc.mask_face.value = value
+        self.mask_editor.face.value = index
 
     def wait(self, timeout: float = 30.0) -> bool:
         """Block until every panel has rendered its latest state."""
@@ -144,20 +179,37 @@ class EditingApp:
 
 def editing_app(run_dir: str | Path | None = None, *, split: str = "val", device: str = "auto",
                 threaded: bool = True, max_faces: int = 24, display_px: int = 256, render_threads: int | None = 1,
-                editor=None, dataset=None):
-    """The three panels in tabs, from a trained run (``run_dir``, else ``$MASKGAN_RUN_DIR``, else
-    ``runs/demo``) and the faces of its dataset's ``split``. The style-copy tab follows the mask
-    editor's current mask. Pass ``editor``/``dataset`` to skip loading. Returns ``(Tab, EditingApp)``.
+                editor=None, dataset=None, faces: str | Path | None = None, parser="auto",
+                preview_factor: int | None = None):
+    """The three panels in tabs and a "Your own face" upload box (:class:`UploadController`), from a trained run (``run_dir``,
+    else ``$MASKGAN_RUN_DIR``, else ``runs/demo``) and the faces of a folder (``faces``, else
+    ``$MASKGAN_FACES``; every face of it is listed) or else of its dataset's ``split``. The
+    style-copy tab follows the mask editor's current mask.
+
+    ``parser`` crops and parses images without a mask (folder faces and uploads): a loaded parser,
+    a path for :func:`maskgan.photo.load_parser`, None for none, or ``"auto"``: ``$MASKGAN_PARSER``
+    if set, else the run directory's imported parser (``face_parsers/``) or trained ``parser``
+    stage, else none. Pass ``editor``/``dataset`` to skip loading. Returns ``(Tab, EditingApp)``;
+    the upload box is ``app.uploads.widget`` (:func:`app_page` shows it above the tabs).
     """
     import ipywidgets as w
 
     from .ui import InterpolationController, MaskEditorController, StyleCopyController
+    from .uploads import UploadController
     path = None
     if editor is None:
         from ..device import resolve_device
         from ..editing import Editor
         path = resolve_run_dir(run_dir)
         editor = Editor.from_run(path, device=str(resolve_device(device)))
+    parser = _app_parser(parser, path, editor)
+    folder = resolve_faces(faces) if dataset is None else None
+    if folder is not None:
+        if getattr(editor, "cfg", None) is None:
+            raise ValueError("pass `dataset=` : this editor has no config, so the size of its faces is unknown")
+        from ..photo import open_faces
+        dataset = open_faces(folder, int(editor.cfg.data.size), parser=parser)
+        max_faces = max(max_faces, len(dataset))  # a folder the user chose is shown whole
     if dataset is None:
         from ..data import build_dataset
         if getattr(editor, "cfg", None) is None:
@@ -167,8 +219,9 @@ def editing_app(run_dir: str | Path | None = None, *, split: str = "val", device
     kw = dict(threaded=threaded, display_px=display_px, render_threads=render_threads)
     interp = (InterpolationController(editor, bank, lambda_inter=_lambda_inter(editor), **kw)
               if editor.vae is not None else None)
-    editor_ctl = MaskEditorController(editor, bank, **kw)
+    editor_ctl = MaskEditorController(editor, bank, preview_factor=preview_factor, **kw)
     style_ctl = StyleCopyController(editor, bank, mask_source=editor_ctl, **kw)
+    uploads = UploadController(bank, parser)
     tabs, titles = [], []
     if interp is not None:
         tabs.append(interp.widget)
@@ -176,7 +229,30 @@ def editing_app(run_dir: str | Path | None = None, *, split: str = "val", device
     tabs += [editor_ctl.widget, style_ctl.widget]
     titles += ["Mask editor", "Style copy"]
     tab = w.Tab(children=tabs, titles=titles)
-    return tab, EditingApp(editor, bank, interp, editor_ctl, style_ctl, run_dir=path)
+    app = EditingApp(editor, bank, interp, editor_ctl, style_ctl, run_dir=path, uploads=uploads, parser=parser,
+                     faces=folder)
+    return tab, app
+
+
+def _app_parser(parser, run_dir, editor):
+    """The face parser of the app (see :func:`editing_app`'s ``parser``)."""
+    import os
+
+    from ..errors import MaskGANError
+    from ..photo import load_parser
+    device = str(getattr(editor, "device", "cpu"))
+    if parser is None or (parser != "auto" and not isinstance(parser, (str, Path))):
+        return parser
+    if parser != "auto":
+        return load_parser(parser, device=device)
+    if os.environ.get(PARSER_ENV):
+        return load_parser(os.environ[PARSER_ENV], device=device)
+    if run_dir is None:
+        return None
+    try:
+        return load_parser(run_dir, device=device)
+    except MaskGANError:
+        return None
 
 
 def app_page(run_dir: str | Path | None = None, **kwargs):
@@ -185,12 +261,22 @@ def app_page(run_dir: str | Path | None = None, **kwargs):
     import html
 
     import ipywidgets as w
+
+    from ..errors import MaskGANError
     ready, message = run_status(run_dir)
-    colour = "#1b5e20" if ready else "#b00020"
-    head = w.HTML(f"<div style='color:{colour};font-size:12px'>{html.escape(message)}</div>")
+
+    def line(text: str, ok: bool):
+        colour = "#1b5e20" if ok else "#b00020"
+        return w.HTML(f"<div style='color:{colour};font-size:12px'>{html.escape(text)}</div>")
+
     if not ready:
-        return w.VBox([head])
-    tab, app = editing_app(run_dir, **kwargs)
-    page = w.VBox([head, tab])
+        return w.VBox([line(message, False)])
+    try:
+        tab, app = editing_app(run_dir, **kwargs)
+    except MaskGANError as e:  # e.g. a faces folder with a bad file: say so in the page
+        return w.VBox([line(message, True), line(str(e), False)])
+    where = f"faces of {app.faces}" if app.faces is not None else "faces of the run's dataset"
+    parsed = "a face parser for photos without a mask" if app.parser is not None else "no face parser"
+    page = w.VBox([line(message, True), line(f"{where}; {parsed}.", True), app.uploads.widget, tab])
     page.app = app  # for notebook users who want the controllers
     return page

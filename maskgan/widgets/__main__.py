@@ -1,7 +1,9 @@
-"""``python -m maskgan.widgets check [RUN_DIR]``: is a run ready for the editing app, and if not, what to train.
+"""``python -m maskgan.widgets check [RUN_DIR] [--faces DIR]``: is a run ready for the editing app, and if not, what to train.
 
 ``make app`` calls it before starting Voila, so a missing run gives a one-line instruction
-instead of a page with a traceback. Exit status 0 when ready, 1 when not.
+instead of a page with a traceback. With ``--faces DIR`` (or ``$MASKGAN_FACES``) it also reads the
+folder's file list (:mod:`maskgan.data.folder`) and says what is wrong with it.
+Exit status 0 when ready, 1 when not.
 """
 from __future__ import annotations
 
@@ -10,17 +12,38 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import DEFAULT_RUN_DIR, RUN_DIR_ENV, run_status
+    from . import DEFAULT_RUN_DIR, FACES_ENV, RUN_DIR_ENV, resolve_faces, resolve_run_dir, run_status
     parser = argparse.ArgumentParser(prog="python -m maskgan.widgets", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("check", help="say whether RUN_DIR has the checkpoints the app needs")
     p.add_argument("run_dir", nargs="?", default=None,
                    help=f"run directory (default: ${RUN_DIR_ENV}, else {DEFAULT_RUN_DIR})")
+    p.add_argument("--faces", default=None, help=f"a folder of faces to edit (default: ${FACES_ENV}, else the "
+                   "run's dataset): <name>.jpg + <name>.png masks, masks/<name>.png or <name>_mask.png")
     args = parser.parse_args(argv)
     ready, message = run_status(args.run_dir)
     print(message, file=sys.stdout if ready else sys.stderr)
-    return 0 if ready else 1
+    folder = resolve_faces(args.faces)
+    if not ready or folder is None:
+        return 0 if ready else 1
+    from ..errors import MaskGANError
+    from ..photo import load_parser
+    from ..run import Run
+    run = Run(resolve_run_dir(args.run_dir), report=None)
+    size = int(run.config(run.editing_stage()).data.size)
+    try:
+        parser = load_parser(run.path)
+    except MaskGANError:
+        parser = None
+    try:
+        from ..photo import open_faces
+        faces = open_faces(folder, size, parser=parser)
+    except MaskGANError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    print(f"{folder}: {len(faces)} faces at {size} px" + (f" ({len(faces.unmasked)} to parse)" if faces.unmasked else ""))
+    return 0
 
 
 if __name__ == "__main__":

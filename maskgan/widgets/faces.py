@@ -45,6 +45,19 @@ class FaceBank:
     def __len__(self) -> int:
         return self.n
 
+    def add(self, item: dict) -> int:
+        """Append a face (an uploaded one: ``{"image", "label", "name"}`` at this bank's size); its index.
+        Names are style-cache keys, so a name already in the bank is an error."""
+        if any(name == item["name"] for name, _ in self.options):
+            raise ValueError(f"the bank already has a face named {item['name']!r}")
+        if self.n and tuple(item["label"].shape) != tuple(self[0]["label"].shape):
+            raise ValueError(f"face {item['name']!r} is {tuple(item['label'].shape)} but this bank's faces are "
+                             f"{tuple(self[0]['label'].shape)}")
+        self._items[self.n] = {"image": torch.as_tensor(item["image"]).float(),
+                               "label": torch.as_tensor(item["label"]).long(), "name": str(item["name"])}
+        self.n += 1
+        return self.n - 1
+
     def index(self, face: int | str) -> int:
         """A face given by index or by name -> its index (with an error naming the valid range)."""
         if isinstance(face, str):
@@ -79,8 +92,11 @@ class FaceBank:
 
     @property
     def options(self) -> list[tuple[str, int]]:
-        """``(name, index)`` pairs, for dropdowns."""
-        return [(self[i]["name"], i) for i in range(self.n)]
+        """``(name, index)`` pairs, for dropdowns (from the dataset's ``names`` when it has them, so
+        a folder of big photos is not read just to list it)."""
+        names = getattr(self.dataset, "names", None)
+        listed = names is not None and len(names) >= len(self.dataset)
+        return [(str(names[i]) if listed and i not in self._items else self[i]["name"], i) for i in range(self.n)]
 
 
 def _has_generator(path: Path) -> bool:

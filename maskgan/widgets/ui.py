@@ -243,17 +243,31 @@ class MaskEditorController(_Panel):
     drag to paint), ``undo_button``, ``reset_button``, one button per one-click edit in
     ``edit_buttons`` (:data:`~maskgan.widgets.edits.ONE_CLICK_EDITS`) and ``donor`` (the face whose
     hair "hair from other face" takes). State: ``label`` (H x W uint8 numpy), ``image_png``.
+
+    Painting stays responsive on big models: while the mouse drags, frames are *previews*
+    (:meth:`~maskgan.editing.Editor.render_preview`: the mask at ``1/preview_factor`` of its size,
+    upsampled), and the full frame follows when the stroke ends. ``preview_factor=None`` picks 2 for
+    faces of 256 px and more (the authors' 512² model: a quarter of the cost) and 1 (no preview)
+    below; strokes, edits and undo from Python always render full frames. ``last_frame`` says which
+    kind is displayed (``"preview"`` or ``"full"``); ``previews`` counts preview frames.
     """
 
     MAX_UNDO = 100
 
     def __init__(self, editor, bank: FaceBank, threaded: bool = True, display_px: int = 256, face: int = 0,
                  brush_class: int | str = "skin", brush_size: int = 2, donor: int = 1,
-                 render_threads: int | None = 1):
+                 render_threads: int | None = 1, preview_factor: int | None = None):
         import ipywidgets as w
         from ipycanvas import Canvas
         super().__init__(editor, bank, threaded, display_px, render_threads)
         size = bank.size
+        if preview_factor is None:
+            preview_factor = 2 if size >= 256 else 1
+        fits = getattr(editor, "preview_fits", None)
+        self.preview_factor = int(preview_factor) if (fits is None or fits(size, int(preview_factor))) else 1
+        self.last_frame: str | None = None
+        self.previews = 0
+        self._previewed = False  # a preview is showing: the stroke's end renders the full frame
         px = size * self.scale
         self._history: list[np.ndarray] = []
         self._stroke: list[tuple[float, float]] | None = None
@@ -282,6 +296,9 @@ class MaskEditorController(_Panel):
             button.on_click(lambda _b, name=name: self.apply_edit(name))
         self.face.observe(self._on_face, names="value")
         self.brush_class.observe(lambda _c: self._show_swatch(), names="value")
+        for widget, css in ((self.canvas, "maskgan-editor-canvas"), (self.image, "maskgan-editor-image"),
+                            (self.face, "maskgan-editor-face")):
+            widget.add_class(css)  # stable handles for browser tests
         self.canvas.on_mouse_down(self._mouse_down)
         self.canvas.on_mouse_move(self._mouse_move)
         self.canvas.on_mouse_up(self._mouse_up)
@@ -344,7 +361,8 @@ class MaskEditorController(_Panel):
         return bool(self._history)
 
     def on_label_change(self, fn: Callable[[], None]) -> None:
-        """Call ``fn()`` whenever the edited label map changes (strokes, edits, undo, face)."""
+        """Call ``fn()`` whenever the edited label map changes (strokes, edits, undo, face); while a
+        stroke is previewed, once when it ends."""
         self._label_listeners.append(fn)
 
     def _load_face(self) -> None:
@@ -364,17 +382,21 @@ class MaskEditorController(_Panel):
         self._history.append(self._label.copy())
         del self._history[:-self.MAX_UNDO]
 
-    def _set_label(self, new: np.ndarray, redraw: np.ndarray | None = None) -> None:
+    def _set_label(self, new: np.ndarray, redraw: np.ndarray | None = None, preview: bool = False) -> None:
         """Install ``new``; repaint only the ``redraw`` pixels on the canvas (all when None)."""
         self._label = new
         if redraw is None:
             self._redraw()
         else:
             self._draw_pixels(redraw)
-        self._changed()
+        self._changed(preview)
 
-    def _changed(self) -> None:
-        self._queue.request((int(self.face.value), self._label.copy()))
+    def _changed(self, preview: bool = False) -> None:
+        preview = preview and self.preview_factor > 1
+        self._previewed = preview
+        self._queue.request((int(self.face.value), self._label.copy(), preview))
+        if preview:  # listeners (the style-copy tab) hear of the stroke when it ends: their full frames
+            return   # would hold the editor's lock and stall the previews
         for fn in list(self._label_listeners):
             fn()
 
@@ -411,25 +433,28 @@ class MaskEditorController(_Panel):
     def _mouse_down(self, x, y) -> None:
         p = self._to_label_xy(x, y)
         self._stroke = [p]
-        self.apply_stroke([p])
+        self.apply_stroke([p], preview=True)
 
     def _mouse_move(self, x, y) -> None:
         if self._stroke is None:
             return
         p = self._to_label_xy(x, y)
-        self.apply_stroke([self._stroke[-1], p], new_stroke=False)
+        self.apply_stroke([self._stroke[-1], p], new_stroke=False, preview=True)
         self._stroke.append(p)
 
     def _mouse_up(self, *_args) -> None:
         self._stroke = None
+        if self._previewed:  # the stroke ended on a preview: render the full frame
+            self._changed()
 
     # --- edits ----------------------------------------------------------------------------
     def apply_stroke(self, points, cls: int | str | None = None, radius: float | None = None,
-                     new_stroke: bool = True) -> np.ndarray:
+                     new_stroke: bool = True, preview: bool = False) -> np.ndarray:
         """Paint the polyline ``points`` (label-pixel ``(x, y)``) with the brush (or ``cls``/``radius``).
 
         ``new_stroke=True`` starts a new undo step; ``False`` extends the current one (mouse drags).
-        Returns the boolean mask of the pixels that changed.
+        ``preview=True`` renders a preview frame (the stroke goes on; :meth:`end_stroke` renders the
+        full one). Returns the boolean mask of the pixels that changed.
         """
         cid = int(self.brush_class.value) if cls is None else class_id(cls)
         r = float(self.brush_size.value) if radius is None else float(radius)
@@ -438,8 +463,12 @@ class MaskEditorController(_Panel):
         if new_stroke:
             self._push_history()
         if changed.any():
-            self._set_label(paint_stroke(self._label, points, cid, r), redraw=changed)
+            self._set_label(paint_stroke(self._label, points, cid, r), redraw=changed, preview=preview)
         return changed
+
+    def end_stroke(self) -> None:
+        """The stroke is over (the mouse is up): render the full frame if a preview is showing."""
+        self._mouse_up()
 
     def apply_edit(self, name: str) -> np.ndarray:
         """Apply a one-click edit (a key of :data:`ONE_CLICK_EDITS`); returns the changed pixels."""
@@ -470,10 +499,16 @@ class MaskEditorController(_Panel):
         self._set_label(self._original.copy())
 
     def _render_state(self, state) -> None:
-        index, label = state
+        index, label, preview = state
+        mask = torch.from_numpy(label.astype(np.int64))
         with self._lock:
-            image = self.editor.render(torch.from_numpy(label.astype(np.int64)), self._style(index))
+            if preview:
+                image = self.editor.render_preview(mask, self._style(index), self.preview_factor)
+            else:
+                image = self.editor.render(mask, self._style(index))
         self.image.value = frame_png(image, self.scale)
+        self.last_frame = "preview" if preview else "full"
+        self.previews += bool(preview)
         self._frame_done()
 
 
