@@ -27,7 +27,7 @@ from ..metrics import SegmentationMeter, psnr
 from ..nn import build_net, logits_to_labels
 from ..pretrained import DEFAULT_PRETRAINED, PRETRAINED_ROOT, RECORD, pretrained_label, read_record
 from ..run import Run
-from ..stages import STAGES, get_stage
+from ..stages import STAGES, generator_stages, get_stage
 from .run import evaluate_run
 
 __all__ = ["CHECK_TOLERANCE", "export_pretrained", "batch_check", "compare_check", "shipped_evaluation"]
@@ -193,7 +193,7 @@ def shipped_figures(name: str = DEFAULT_PRETRAINED, dest: Path | str | None = No
     dest = Path(dest) if dest is not None else PRETRAINED_ROOT.parent / "figures"
     figs = eval_figures(run, read_record(name)["evaluation"], save=False)
     cfg = run.config("dmn")
-    gens = {s: run.generator(s)[0] for s in ("dmn", "ebst", "dmn_continued", "p2p") if run.has(s)}
+    gens = {s: run.generator(s)[0] for s in generator_stages() if run.has(s)}
     figs["06_stroke_examples"] = stroke_examples_figure(gens, build_dataset(cfg.data, "test"),
                                                         title="Shipped models: user-like stroke edits")
     written = []
