@@ -54,11 +54,12 @@ def _positive(text: str) -> int:
     return value
 
 
-def _add_run_args(p: argparse.ArgumentParser) -> None:
+def _add_run_args(p: argparse.ArgumentParser, run_dir: bool = True) -> None:
     from .config import PRESETS
     p.add_argument("--preset", default="cpu", choices=list(PRESETS), help="configuration preset (default: cpu)")
-    p.add_argument("--run-dir", default=None,
-                   help="folder for checkpoints, logs, figures and executed notebooks (default: runs/<preset>)")
+    if run_dir:
+        p.add_argument("--run-dir", default=None,
+                       help="folder for checkpoints, logs, figures and executed notebooks (default: runs/<preset>)")
     p.add_argument("--data", default="", choices=["", "synthfaces", "celebamask-hq"],
                    help="dataset (default: the preset's: synthfaces for smoke/cpu, celebamask-hq for paper)")
     p.add_argument("--data-root", default="", help="prepared folder (required for celebamask-hq)")
@@ -149,9 +150,19 @@ def _cmd_export_pretrained(args) -> int:
 
 
 def _cmd_study(args) -> int:
-    from .evaluation.study import format_study, read_study
+    from .evaluation.study import format_study, read_study, run_study
     from .io import atomic_write_json
-    result = read_study(args.run_dir)
+    if args.train:
+        if args.run_dir:
+            raise ConfigError("study --train trains into --root/seed_<s>; give --root, not --run-dir")
+        cfg, root = _run_config(args)
+        seeds = [int(s) for s in args.seeds.split(",")]
+        result = run_study(args.root or root, cfg, seeds, vary_stage_one=args.vary_stage_one, n=args.n,
+                           n_edits=args.edits)
+    elif args.run_dir:
+        result = read_study(args.run_dir)
+    else:
+        raise ConfigError("study needs evaluated runs (--run-dir, repeated) or --train")
     print(format_study(result))
     if args.out:
         atomic_write_json(args.out, result)
@@ -304,8 +315,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_curves)
 
     p = sub.add_parser("study", help="the ablation over training seeds: mean +- std over evaluated runs")
-    p.add_argument("--run-dir", action="append", required=True,
+    p.add_argument("--run-dir", action="append", default=None,
                    help="an evaluated run (repeat for each seed; `evaluate` writes its metrics.json)")
+    p.add_argument("--train", action="store_true",
+                   help="train and evaluate the study first, into --root/seed_<s> (see maskgan.evaluation.study)")
+    p.add_argument("--root", default=None, help="with --train: the study's folder (default runs/<preset>)")
+    p.add_argument("--seeds", default="0,1,2", help="with --train: comma-separated training seeds")
+    p.add_argument("--vary-stage-one", action="store_true",
+                   help="with --train: every seed trains its own stage I, baseline and dmn_matched too")
+    p.add_argument("--n", type=int, default=None, help="with --train: test faces")
+    p.add_argument("--edits", type=int, default=None, help="with --train: edit pairs per family")
+    _add_run_args(p, run_dir=False)
     p.add_argument("--out", default=None, help="also write the study as JSON here")
     p.set_defaults(func=_cmd_study)
 

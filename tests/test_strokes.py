@@ -119,3 +119,21 @@ def test_a_difference_inside_the_spread_is_read_as_no_effect():
     r = study({"a": _run_eval(0, 20.0, 0.40, dmn_psnr=20.0), "b": _run_eval(1, 20.3, 0.60, dmn_psnr=20.0),
                "c": _run_eval(2, 19.6, 0.45, dmn_psnr=20.0)})
     assert "edit PSNR: within 2 standard errors of zero" in format_study(r)
+
+
+def test_study_train_shares_stage_one_and_varies_what_starts_from_it(tmp_path, capsys):
+    import torch as _torch
+
+    from maskgan.__main__ import main
+    from maskgan.run import Run
+    _torch.set_num_threads(1)
+    argv = ["study", "--train", "--preset", "smoke", "--root", str(tmp_path), "--seeds", "0,1", "--n", "2",
+            "--edits", "1", "--set", "train.ebst_steps=2", "--set", "cadence.sample_every=1000"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "2 runs (training seeds 0, 1)" in out and "(c) EBST - (b'') stage I continued" in out
+    a, b = Run(tmp_path / "seed_0"), Run(tmp_path / "seed_1")
+    same = a.latest("dmn").weights("dmn").read_bytes() == b.latest("dmn").weights("dmn").read_bytes()
+    differ = a.latest("ebst").weights("dmn").read_bytes() != b.latest("ebst").weights("dmn").read_bytes()
+    assert same and differ
+    assert not b.has("p2p") and a.has("p2p")  # the baseline is trained once

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import StageMissing
 from ..run import Run
+from ..stages import generator_stages
 from ..text import format_table
 from .records import Evaluation
 from .report import CONTROLS, _name, as_evaluation
@@ -58,9 +59,8 @@ def study(evaluations: dict[str, Evaluation | dict]) -> dict:
     if not evals:
         raise StageMissing("a study needs at least one evaluated run")
     stages: dict[str, dict] = {}
-    order = []
-    for e in evals.values():
-        order += [s for s in e.stages if s not in order]
+    present = {s for e in evals.values() for s in e.stages}
+    order = [s for s in generator_stages() if s in present] + sorted(present - set(generator_stages()))
     for stage in order:
         stages[stage] = {}
         for key, _, read, _ in STUDY_METRICS:
@@ -144,3 +144,44 @@ def read_study(run_dirs) -> dict:
                                f"`python -m maskgan evaluate --run-dir {d}` first")
         evals[str(d)] = Evaluation.from_dict(metrics)
     return study(evals)
+
+
+def run_study(root: Path | str, cfg, seeds=(0, 1, 2), *, vary_stage_one: bool = False, n: int | None = None,
+              n_edits: int | None = None, device: str | None = None, progress: bool = True) -> dict:
+    """Train and evaluate the study into ``root/seed_<s>/`` for every seed, then :func:`read_study`.
+
+    The first seed's run trains every stage (:func:`~maskgan.evaluation.ablation.run_ablation`). The
+    other seeds share its MaskVAE, face parser and -- unless ``vary_stage_one`` -- its stage I, and train
+    with their own seed what starts from stage I: EBST and the control ``dmn_continued``. That is the
+    study the README reports on a CPU (the seeds vary the last phase; one stage I); with
+    ``vary_stage_one`` (a GPU's budget) every seed also trains its own stage I, baseline and
+    ``dmn_matched``. Stages already trained are kept, so an interrupted study resumes.
+    """
+    import shutil
+
+    from ..train import train
+    from .ablation import run_ablation
+    from .run import evaluate_run
+    root = Path(root)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise StageMissing("a study needs at least one seed")
+    dirs = [root / f"seed_{s}" for s in seeds]
+    first = Run(dirs[0])
+    run_ablation(first.path, cfg.with_overrides({"seed": seeds[0]}), n=n, n_edits=n_edits, device=device,
+                 progress=progress)
+    shared = ("vae", "parser") if vary_stage_one else ("vae", "parser", "dmn")
+    for seed, d in zip(seeds[1:], dirs[1:]):
+        run = Run(d)
+        scfg = cfg.with_overrides({"seed": seed})
+        for stage in shared:
+            if not run.has(stage):
+                shutil.copytree(first.stage_dir(stage), run.stage_dir(stage), dirs_exist_ok=True)
+        if vary_stage_one:
+            run_ablation(run.path, scfg, n=n, n_edits=n_edits, device=device, progress=progress)
+            continue
+        for stage in ("ebst", "dmn_continued"):
+            if not run.is_complete(stage, scfg):
+                train(stage, scfg, run.path, resume=run.has(stage), device=device, progress=progress)
+        evaluate_run(run, n, n_edits=n_edits, device=device, cfg=scfg, progress=progress)
+    return read_study(dirs)
