@@ -51,6 +51,8 @@ __all__ = ["REGION_DILATE", "INTERP_STEPS", "evaluate_run", "evaluation_config",
 
 #: Pixels by which SynthFaces' edit region is grown (covers the anti-aliased border of moved parts).
 REGION_DILATE = 2
+#: Seed of the user-like stroke edits (:mod:`.strokes`): fixed, so every run is scored on the same edits.
+STROKES_SEED = 0
 #: Decoded masks along each MaskVAE interpolation (t = 0, 1/8, ..., 1).
 INTERP_STEPS = 9
 #: Longest side of the images kept for SWD / FID.
@@ -331,7 +333,8 @@ def measure(run: Run, generators: dict, cfg: Config, device, parser, parser_info
 
     # 5. user-like stroke edits (any dataset: they need no ground truth)
     from .strokes import evaluate_strokes
-    strokes = evaluate_strokes(gens, test_ds, parser, n=n, seed=cfg.seed, batch_size=batch_size, device=device)
+    # the strokes are part of the test set: the same for every run (not the training seed)
+    strokes = evaluate_strokes(gens, test_ds, parser, n=n, seed=STROKES_SEED, batch_size=batch_size, device=device)
 
     # 6. MaskVAE
     vae = _maskvae_section(run, test_ds, n, device, batch_size) if maskvae else None
