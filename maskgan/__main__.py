@@ -413,5 +413,26 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+#: Commands that compute with torch: a program run of them takes the free cores (maskgan.device.choose_threads).
+_COMPUTING = {"train", "evaluate", "ablation", "study", "curves", "demo", "pipeline", "export-pretrained",
+              "publish-figures", "import-weights"}
+
+
+def run(argv: list[str] | None = None) -> int:
+    """The program's entry (``python -m maskgan``, the ``maskgan`` script): :func:`main`, with the CPU
+    thread count taken from the free cores first for commands that compute, unless the user fixed it.
+    (``main`` alone, as the tests call it, leaves the process's thread count alone.)"""
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in _COMPUTING:
+        from .device import choose_threads
+        try:
+            choose_threads()
+        except MaskGANError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    return main(argv)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -7,7 +7,7 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ["resolve_device"]
+__all__ = ["resolve_device", "free_cores", "available_cores", "choose_threads", "THREADS_ENV"]
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -31,3 +31,71 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
         raise ConfigError(f"device {device!r} was asked for, but MPS is not available on this machine; use cpu or auto")
     return dev
+
+
+# --- CPU threads: graceful next to other work -------------------------------------------------
+#
+# Measured on this project's 2-core machine (`python -m maskgan bench --only load`, twice): a
+# stage-I step at the cpu preset takes 180-200 ms with 2 threads and 300 ms with 1 when the machine
+# is idle, but 626-671 ms with 2 threads and 303-312 ms with 1 when another process keeps one core
+# busy (OpenMP's threads wait for each other on the shared core). OMP_WAIT_POLICY=PASSIVE helps
+# under load (373 ms) but costs as much when idle (306 ms). So the kit takes the cores that are
+# free when it starts, unless the user fixed the thread count.
+
+#: Set this (or OMP_NUM_THREADS) to fix the thread count: runs are bitwise repeatable for a fixed
+#: seed and thread count, so a reproduction that must match to the bit sets it.
+THREADS_ENV = "MASKGAN_THREADS"
+
+
+def _cpu_times() -> tuple[int, int]:
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    return values[3] + (values[4] if len(values) > 4 else 0), sum(values)  # idle + iowait, total
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def free_cores(sample_s: float = 0.3) -> int:
+    """Cores not kept busy by other processes, from the machine's idle time over ``sample_s``
+    seconds (Linux ``/proc/stat``; elsewhere every available core). At least 1."""
+    import time
+    n = available_cores()
+    try:
+        idle0, total0 = _cpu_times()
+        time.sleep(sample_s)
+        idle1, total1 = _cpu_times()
+    except (OSError, ValueError, IndexError):
+        return n
+    machine = os.cpu_count() or n
+    busy = machine * (1.0 - (idle1 - idle0) / max(total1 - total0, 1))
+    return max(1, min(n, int(machine - busy + 0.5)))
+
+
+def choose_threads(report=print) -> int:
+    """Set torch's CPU thread count for this process and return it: ``$MASKGAN_THREADS`` if set,
+    torch's own choice if ``OMP_NUM_THREADS`` is set, else the free cores (:func:`free_cores`).
+    ``report`` gets one line when fewer threads than cores are taken."""
+    fixed = os.environ.get(THREADS_ENV)
+    if fixed:
+        try:
+            n = int(fixed)
+        except ValueError:
+            raise ConfigError(f"{THREADS_ENV}={fixed!r} is not a thread count; expected a positive integer") from None
+        if n < 1:
+            raise ConfigError(f"{THREADS_ENV}={fixed!r} is not a thread count; expected a positive integer")
+        torch.set_num_threads(n)
+        return n
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    cores, free = available_cores(), free_cores()
+    torch.set_num_threads(free)
+    if free < cores and report is not None:
+        report(f"note: {cores - free} of {cores} cores are busy with other work, so this process uses {free} "
+               f"thread(s) (set {THREADS_ENV} or OMP_NUM_THREADS to choose)")
+    return free

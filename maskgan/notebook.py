@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 
 from .config import Config, make_config
+from .device import choose_threads
 from .errors import MaskGANError
 from .io import atomic_write_json
 from .pretrained import DEFAULT_PRETRAINED, pretrained_label, pretrained_run, read_record
@@ -30,6 +31,7 @@ PRETRAINED_MARK = "pretrained.json"
 def setup(preset: str, run_dir: str, *, data: str = "", data_root: str = "", device: str = "auto", seed: int = 0,
           overrides: dict | None = None) -> tuple[Config, Run]:
     cfg = make_config(preset, data=data, data_root=data_root, device=device, seed=seed, overrides=overrides)
+    choose_threads()  # the free cores (or $MASKGAN_THREADS / OMP_NUM_THREADS): graceful next to other work
     run = Run(run_dir)
     run.path.mkdir(parents=True, exist_ok=True)
     print(f"preset {preset}: {cfg.data.dataset} at {cfg.data.size}x{cfg.data.size}, "

@@ -137,3 +137,5 @@ def test_study_train_shares_stage_one_and_varies_what_starts_from_it(tmp_path, c
     differ = a.latest("ebst").weights("dmn").read_bytes() != b.latest("ebst").weights("dmn").read_bytes()
     assert same and differ
     assert not b.has("p2p") and a.has("p2p")  # the baseline is trained once
+    # every run is scored on the same stroke edits, whatever its training seed
+    assert a.read_metrics()["eval"]["strokes"]["seed"] == b.read_metrics()["eval"]["strokes"]["seed"] == 0
