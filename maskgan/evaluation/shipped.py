@@ -160,6 +160,7 @@ def export_pretrained(run_dir: Path | str | Run, name: str, *, title: str, recip
         print(f"evaluating the exported float16 models in {out}")
     evaluation = evaluate_run(shipped, n, n_edits=n_edits, train_parser=False, record=False, progress=progress,
                               device="cpu")
+    evaluation.parser.checkpoint = str(Path(evaluation.parser.checkpoint).resolve().relative_to(out.resolve()))
     record["evaluation"] = evaluation.to_dict()
     record["check"] = {"faces": CHECK_FACES, "threads": torch.get_num_threads(), "tolerance": CHECK_TOLERANCE,
                        "values": batch_check(shipped)}

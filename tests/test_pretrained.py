@@ -1,0 +1,161 @@
+"""The models shipped with the kit (pretrained/, maskgan.pretrained) and how they are written
+(maskgan.evaluation.shipped): they load, match their recorded sha256 and config, and give the
+numbers recorded with them on a small test batch; a changed file is refused by name."""
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from maskgan import pretrained as pt
+from maskgan.__main__ import main
+from maskgan.config import Config
+from maskgan.errors import CheckpointError, StageMissing
+from maskgan.evaluation.shipped import CHECK_TOLERANCE, batch_check, compare_check, export_pretrained
+from maskgan.notebook import PRETRAINED_MARK, use_pretrained
+from maskgan.run import Run
+from maskgan.stages import STAGES, generator_stages
+from maskgan.train import train
+
+SHIPPED = pt.PRETRAINED_ROOT / pt.DEFAULT_PRETRAINED
+MAX_BYTES = 30 * 2**20  # the issue's budget for the shipped weights
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# --- the shipped set ------------------------------------------------------------------------
+
+def test_the_shipped_models_match_their_record():
+    record = pt.verify_pretrained()  # every file's sha256 and size, every checkpoint's config
+    assert set(record["stages"]) == set(STAGES), "every stage of the kit is shipped"
+    assert record["total_bytes"] <= MAX_BYTES
+    on_disk = sum(p.stat().st_size for p in SHIPPED.rglob("*.safetensors"))
+    assert on_disk <= MAX_BYTES
+    for entry in record["stages"].values():
+        assert entry["step"] > 0 and entry["config"]["data"]["size"] == record["image_size"]
+        for rel in entry["files"]:
+            if rel.endswith(".safetensors"):
+                with safe_open(str(SHIPPED / rel), "pt") as f:
+                    dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
+                assert dtypes <= {"F16", "I64"}, f"{rel} holds {dtypes}"
+
+
+def test_the_shipped_models_give_their_recorded_numbers_on_a_small_batch():
+    record = pt.read_record()
+    measured = batch_check(pt.pretrained_run())
+    assert set(measured) == set(record["check"]["values"])
+    assert record["check"]["tolerance"] == CHECK_TOLERANCE
+    assert compare_check(record["check"]["values"], measured) == []
+
+
+def test_the_recorded_evaluation_covers_every_shipped_generator_and_reads_as_a_table(capsys):
+    assert main(["evaluate", "--pretrained"]) == 0
+    out = capsys.readouterr().out
+    assert "pretrained" in out and "recorded when the models were exported" in out
+    record = pt.read_record()
+    assert set(record["evaluation"]["stages"]) == set(generator_stages())
+    for stage in generator_stages():
+        assert f"{stage} " in out  # the per-stage step lines
+    assert "user-like stroke edits" in out
+
+
+def test_a_changed_shipped_file_is_refused_by_name(tmp_path, monkeypatch):
+    copy = tmp_path / pt.DEFAULT_PRETRAINED
+    shutil.copytree(SHIPPED, copy)
+    monkeypatch.setattr(pt, "PRETRAINED_ROOT", tmp_path)
+    pt._VERIFIED.clear()
+    weights = next(copy.rglob("dmn.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"dmn\.safetensors is damaged or was changed: sha256"):
+        pt.verify_pretrained()
+    with pytest.raises(StageMissing, match="no shipped model set 'nope'"):
+        pt.pretrained_dir("nope")
+
+
+# --- writing a set (on a smoke run trained here) ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("smoke_run")
+    cfg = Config.preset("smoke").with_overrides({"cadence.sample_every": 1000, "train.ebst_steps": 2})
+    for stage in STAGES:
+        train(stage, cfg, run_dir, progress=False)
+    return run_dir, cfg
+
+
+@pytest.fixture(scope="module")
+def exported(smoke_run, tmp_path_factory):
+    root = tmp_path_factory.mktemp("root")
+    record = export_pretrained(smoke_run[0], "tiny", title="tiny smoke models", recipe={"preset": "smoke"},
+                               history={"dmn": ["a note"]}, root=root, n=2, n_edits=1, progress=False)
+    return root, record
+
+
+def test_export_writes_half_precision_copies_that_render_like_the_originals(smoke_run, exported):
+    root, record = exported
+    src, out = Run(smoke_run[0]), Run(root / "tiny")
+    assert record["stages"]["dmn"]["history"] == ["a note"] and record["dtype"] == "float16"
+    assert set(record["stages"]["ebst"]["files"]) >= {f"ebst/checkpoints/step_0000002/{n}.safetensors"
+                                                     for n in ("dmn", "blender")}
+    assert not any(p.name == "state.pt" for p in (root / "tiny").rglob("*")), "no optimizer state is shipped"
+    torch.manual_seed(0)
+    image, mask = torch.rand(2, 3, 32, 32) * 2 - 1, torch.nn.functional.one_hot(
+        torch.randint(0, 19, (2, 32, 32)), 19).permute(0, 3, 1, 2).float()
+    a, b = src.generator("dmn")[0], out.generator("dmn")[0]
+    fa, fb = a.render(mask, a.style(image, mask)), b.render(mask, b.style(image, mask))
+    assert 0 < (fa - fb).abs().max() < 0.05  # float16 weights: close to, not equal to, the float32 ones
+    assert compare_check(record["check"]["values"], batch_check(out)) == []
+
+
+def test_export_refuses_to_overwrite_and_needs_a_preset(smoke_run, exported):
+    root, _ = exported
+    with pytest.raises(CheckpointError, match="exists; pass overwrite=True"):
+        export_pretrained(smoke_run[0], "tiny", title="t", recipe={"preset": "smoke"}, root=root, progress=False)
+    with pytest.raises(Exception, match="preset"):
+        export_pretrained(smoke_run[0], "other", title="t", recipe={}, root=root, progress=False)
+
+
+def test_compare_check_names_what_moved():
+    assert compare_check({"dmn/recon_psnr": 20.0}, {"dmn/recon_psnr": 20.01}) == []
+    problems = compare_check({"dmn/recon_psnr": 20.0, "vae/recon_accuracy": 0.9},
+                             {"dmn/recon_psnr": 20.5, "vae/recon_accuracy": 0.9})
+    assert len(problems) == 1 and problems[0].startswith("dmn/recon_psnr: recorded 20.0000, measured 20.5000")
+
+
+# --- falling back on the shipped models ---------------------------------------------------------
+
+def test_a_notebook_run_takes_the_shipped_stages_it_lacks_when_the_config_matches(tmp_path, capsys):
+    cfg = Config.preset(pt.read_record()["recipe"]["preset"])
+    run = Run(tmp_path / "run")
+    assert use_pretrained(run, cfg, ["vae", "dmn"]) == ["vae", "dmn"]
+    assert "is the kit's shipped one" in capsys.readouterr().out
+    assert json.loads((run.stage_dir("dmn") / PRETRAINED_MARK).read_text())["from"] == "pretrained/synthfaces64"
+    assert run.generator("dmn")[0] is not None and use_pretrained(run, cfg, ["dmn"]) == []  # has it now
+    other = Run(tmp_path / "other")
+    assert use_pretrained(other, Config.preset("smoke"), ["dmn"]) == []  # other widths: not used, said
+    assert "trained with another config" in capsys.readouterr().out and not other.has("dmn")
+
+
+def test_the_app_serves_the_shipped_models_while_the_default_run_is_empty(tmp_path, monkeypatch):
+    from maskgan.widgets import faces
+    monkeypatch.setattr(faces, "_REPO_ROOT", tmp_path)  # runs/demo of an untouched checkout: absent
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(faces.RUN_DIR_ENV, raising=False)
+    assert faces.resolve_run_dir() == SHIPPED
+    assert faces.resolve_run_dir("pretrained") == SHIPPED
+    ready, message = faces.run_status()
+    assert ready and "pretrained" in message and "not a run of yours" in message
+    named = tmp_path / "mine"
+    named.mkdir()
+    assert faces.resolve_run_dir(named) == named  # a run the user names is never replaced
+    ready, message = faces.run_status(named)
+    assert not ready and "make app RUN_DIR=pretrained" in message
