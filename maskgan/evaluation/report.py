@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..stages import get_stage
+from ..stages import generator_stages, get_stage
 from ..text import format_table
 from .records import Evaluation, StageEval
 
@@ -131,12 +131,17 @@ def format_eval_table(metrics) -> str:
 
 # --- figures ----------------------------------------------------------------------------------
 
+def _ordered(e: Evaluation) -> list[str]:
+    """The evaluated stages in the ablation's order ((a), (b), (c), then the controls)."""
+    return [s for s in generator_stages() if s in e.stages] + [s for s in e.stages if s not in generator_stages()]
+
+
 def _edit_psnr_figure(e: Evaluation):
     import matplotlib.pyplot as plt
     import numpy as np
-    families, stages = e.edit_families, list(e.stages)
+    families, stages = e.edit_families, _ordered(e)
     series = [("no edit", [e.reference.no_edit_families.get(f) for f in families])] + \
-             [(stage_title(s), [e.stages[s].edit_families.get(f) for f in families]) for s in stages]
+             [(_name(s), [e.stages[s].edit_families.get(f) for f in families]) for s in stages]
     fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.9 * len(families) + 2), 6), sharex=True)
     x = np.arange(len(families))
     width = 0.8 / len(series)
@@ -151,7 +156,7 @@ def _edit_psnr_figure(e: Evaluation):
                    color="0.75" if name == "no edit" else None)
         ax.set_ylabel("PSNR vs ground truth (dB)")
         ax.set_title(f"Edit fidelity per family, {title}", fontsize=10)
-    axes[0].legend(fontsize=8, ncol=len(series))
+    axes[0].legend(fontsize=8, ncol=min(len(series), 3))
     axes[1].set_xticks(x, families, rotation=30, ha="right", fontsize=8)
     fig.tight_layout()
     return fig
@@ -160,7 +165,7 @@ def _edit_psnr_figure(e: Evaluation):
 def _mask_fidelity_figure(e: Evaluation):
     import matplotlib.pyplot as plt
     import numpy as np
-    stages = list(e.stages)
+    stages = _ordered(e)
     recon = [e.stages[s].recon_parse.mean_iou for s in stages]
     edited = [_maybe(e.stages[s].edited_parse, "mean_iou") for s in stages]
     fig, ax = plt.subplots(figsize=(1.6 * len(stages) + 2.5, 3.2))
@@ -171,7 +176,7 @@ def _mask_fidelity_figure(e: Evaluation):
     real = e.parser.real_test.mean_iou
     if real is not None:
         ax.axhline(real, color="k", ls="--", lw=1, label="parser on real images")
-    ax.set_xticks(x, [stage_title(s) for s in stages], fontsize=8)
+    ax.set_xticks(x, ["\n".join(textwrap.wrap(_name(s), 18)) for s in stages], fontsize=8)
     ax.set_ylabel("parser mIoU vs the input mask")
     ax.set_ylim(0, 1)
     ax.set_title("Mask fidelity (semantic-level evaluation, Sec. 4)", fontsize=10)
@@ -194,7 +199,8 @@ def _examples_figure(run, stages: Sequence[str], families: Sequence[str], index:
         for g in gens.values():
             row.append(g.render(one_hot(edited), g.style(image, one_hot(label)))[0].cpu())
         rows.append(row)
-    titles = ["mask M^t", "original I^t", "edited mask", "ground-truth edit"] + [f"edit: {stage_title(s)}" for s in stages]
+    titles = ["mask M^t", "original I^t", "edited mask", "ground-truth edit"] + [
+        "\n".join(textwrap.wrap(_name(s), 18)) for s in stages]
     return image_grid(rows, col_titles=titles, row_titles=list(families), cell=1.6,
                       title=f"SynthFaces test face {index}: edits rendered in the original's style")
 
@@ -215,7 +221,7 @@ def eval_figures(run_dir, metrics=None, *,
     figs = {"06_mask_fidelity": _mask_fidelity_figure(e)}
     if e.edit_families:
         figs["06_edit_psnr"] = _edit_psnr_figure(e)
-        figs["06_edit_examples"] = _examples_figure(run, list(e.stages), families, index, e.image_size, device)
+        figs["06_edit_examples"] = _examples_figure(run, _ordered(e), families, index, e.image_size, device)
     if save:
         for name, fig in figs.items():
             save_figure(fig, run.figure_path(name))
