@@ -109,5 +109,5 @@ def is_pretrained(run: Run | Path | str) -> bool:
 def pretrained_label(name: str = DEFAULT_PRETRAINED) -> str:
     """One line that says what the shipped models are (shown wherever they are used)."""
     rec = read_record(name)
-    return (f"pretrained: the kit's shipped {rec.get('title', name)} models ({rec['dataset']}, "
-            f"{rec['image_size']} px, {rec['recipe']['preset']} preset; pretrained/{name}), not a run of yours")
+    return (f"pretrained: the kit's shipped models, {rec.get('title', name)} (pretrained/{name}), "
+            f"not a run of yours")

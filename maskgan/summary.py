@@ -33,6 +33,8 @@ def print_summary(run_dir: Path | str, results: Sequence) -> str:
             scalars = [(k, v) for k, v in flatten(metrics).items() if isinstance(v, (int, float, str)) and len(str(v)) < 60]
             parts += ["", format_table(scalars, ("metric", "value"))]
         parts += [f"(all numbers: {run.metrics_file})"]
+        if "eval" in metrics:
+            parts += _next_to_shipped(metrics["eval"])
     else:
         parts += ["", "(no metrics.json yet: the evaluation notebook writes it)"]
     figures = sorted((run.path / "figures").glob("*.png")) if (run.path / "figures").is_dir() else []
@@ -42,3 +44,33 @@ def print_summary(run_dir: Path | str, results: Sequence) -> str:
     text = "\n".join(parts)
     print(text)
     return text
+
+
+def _next_to_shipped(ev: dict) -> list[str]:
+    """This run's stage I and EBST next to the shipped (pretrained) ones, on the headline numbers."""
+    from .errors import MaskGANError
+    from .pretrained import pretrained_label, read_record
+    try:
+        shipped = read_record()["evaluation"]
+    except MaskGANError:
+        return []
+    def get(e, stage, *keys):
+        v = e["stages"].get(stage)
+        for k in keys:
+            v = v.get(k) if isinstance(v, dict) else None
+        return v
+    def stroke(e, stage):
+        return ((e.get("strokes") or {}).get("stages", {}).get(stage) or {}).get("edited_mean_iou")
+    rows = []
+    for title, read, fmt in (("recon PSNR dB", lambda e, s: get(e, s, "recon_psnr"), "{:.2f}"),
+                             ("edit PSNR vs truth dB", lambda e, s: get(e, s, "edit", "psnr"), "{:.2f}"),
+                             ("recon parser mIoU", lambda e, s: get(e, s, "recon_parse", "mean_iou"), "{:.3f}"),
+                             ("strokes: mIoU vs edited mask", stroke, "{:.3f}")):
+        cells = []
+        for e in (ev, shipped):
+            for stage in ("dmn", "ebst"):
+                v = read(e, stage) if stage in e["stages"] else None
+                cells.append("-" if v is None else fmt.format(v))
+        rows.append([title] + cells)
+    header = ["metric", "stage I, this run", "EBST, this run", "stage I, pretrained", "EBST, pretrained"]
+    return ["", "This demo next to the shipped models (" + pretrained_label() + "):", format_table(rows, header)]
