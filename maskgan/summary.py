@@ -50,6 +50,7 @@ def _next_to_shipped(ev: dict) -> list[str]:
     """This run's stage I and EBST next to the shipped (pretrained) ones, on the headline numbers."""
     from .errors import MaskGANError
     from .pretrained import pretrained_label, read_record
+    from .stages import generator_stages, get_stage
     try:
         shipped = read_record()["evaluation"]
     except MaskGANError:
@@ -61,6 +62,7 @@ def _next_to_shipped(ev: dict) -> list[str]:
         return v
     def stroke(e, stage):
         return ((e.get("strokes") or {}).get("stages", {}).get(stage) or {}).get("edited_mean_iou")
+    method = [s for s in generator_stages() if get_stage(s).role == "generator"]  # stage I, EBST
     rows = []
     for title, read, fmt in (("recon PSNR dB", lambda e, s: get(e, s, "recon_psnr"), "{:.2f}"),
                              ("edit PSNR vs truth dB", lambda e, s: get(e, s, "edit", "psnr"), "{:.2f}"),
@@ -68,9 +70,9 @@ def _next_to_shipped(ev: dict) -> list[str]:
                              ("strokes: mIoU vs edited mask", stroke, "{:.3f}")):
         cells = []
         for e in (ev, shipped):
-            for stage in ("dmn", "ebst"):
+            for stage in method:
                 v = read(e, stage) if stage in e["stages"] else None
                 cells.append("-" if v is None else fmt.format(v))
         rows.append([title] + cells)
-    header = ["metric", "stage I, this run", "EBST, this run", "stage I, pretrained", "EBST, pretrained"]
+    header = ["metric"] + [f"{get_stage(s).title}, {who}" for who in ("this run", "pretrained") for s in method]
     return ["", "This demo next to the shipped models (" + pretrained_label() + "):", format_table(rows, header)]
