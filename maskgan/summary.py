@@ -75,4 +75,6 @@ def _next_to_shipped(ev: dict) -> list[str]:
                 cells.append("-" if v is None else fmt.format(v))
         rows.append([title] + cells)
     header = ["metric"] + [f"{get_stage(s).title}, {who}" for who in ("this run", "pretrained") for s in method]
-    return ["", "This demo next to the shipped models (" + pretrained_label() + "):", format_table(rows, header)]
+    note = (f"(each mIoU is read by its own run's face parser: {ev['parser']['steps']} steps here, "
+            f"{shipped['parser']['steps']} for the shipped models; the PSNRs need no parser)")
+    return ["", "This demo next to the shipped models (" + pretrained_label() + "):", format_table(rows, header), note]
