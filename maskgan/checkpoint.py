@@ -50,7 +50,7 @@ from .io import atomic_write_json, read_json
 __all__ = [
     "Checkpoint", "save_checkpoint", "find_checkpoint", "list_checkpoints", "latest_checkpoint", "load_state",
     "load_weights", "save_weights", "rng_state", "set_rng_state", "clean_leftovers", "StageLock", "sha256_file",
-    "LATEST", "MANIFEST",
+    "LATEST", "MANIFEST", "check_file", "file_record",
 ]
 
 LATEST = "latest.json"
@@ -94,6 +94,25 @@ def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def file_record(path: Path) -> dict:
+    """``{"sha256", "size"}`` of a file, as manifests and the shipped models' record keep them."""
+    return {"sha256": sha256_file(path), "size": path.stat().st_size}
+
+
+def check_file(path: Path, expected: dict, listed_in: str) -> None:
+    """A file against its recorded ``{"size", "sha256"}``; raises :class:`CheckpointError` naming the
+    file, what differs, and where the record is (``listed_in``)."""
+    if not path.exists():
+        raise CheckpointError(f"{path} is missing (listed in {listed_in})")
+    size = path.stat().st_size
+    if size != expected["size"]:
+        raise CheckpointError(f"{path} has {size} bytes; {listed_in} says {expected['size']}")
+    actual = sha256_file(path)
+    if actual != expected["sha256"]:
+        raise CheckpointError(f"{path} is damaged or was changed: sha256 {actual[:16]}..., {listed_in} says "
+                              f"{expected['sha256'][:16]}...")
 
 
 def _fsync_file(path: Path) -> None:
@@ -250,16 +269,7 @@ class Checkpoint:
         if manifest is None:
             return  # written before manifests existed: nothing to check against
         for name, expected in manifest.get("files", {}).items():
-            path = self.path / name
-            if not path.exists():
-                raise CheckpointError(f"{path} is missing (listed in {self.path / MANIFEST})")
-            size = path.stat().st_size
-            if size != expected["size"]:
-                raise CheckpointError(f"{path} has {size} bytes, its manifest says {expected['size']}")
-            actual = sha256_file(path)
-            if actual != expected["sha256"]:
-                raise CheckpointError(f"{path} is damaged: sha256 {actual[:16]}..., its manifest says "
-                                      f"{expected['sha256'][:16]}...")
+            check_file(self.path / name, expected, f"its manifest ({self.path / MANIFEST})")
 
 
 def _step_from_name(path: Path) -> int | None:
@@ -369,7 +379,7 @@ def save_checkpoint(stage_dir: Path | str, step: int, nets: dict[str, torch.nn.M
         atomic_write_json(tmp / "config.json", config)
         torch.save({**state, "step": step, "rng": rng_state()}, tmp / "state.pt")
         _fsync_file(tmp / "state.pt")
-        files = {p.name: {"sha256": sha256_file(p), "size": p.stat().st_size} for p in sorted(tmp.iterdir())}
+        files = {p.name: file_record(p) for p in sorted(tmp.iterdir())}
         atomic_write_json(tmp / MANIFEST, {"step": step, "files": files})
         os.chmod(tmp, 0o755)
         _fsync_dir(tmp)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .checkpoint import MANIFEST, sha256_file
+from .checkpoint import MANIFEST, check_file
 from .errors import CheckpointError, StageMissing
 from .io import read_json
 from .run import Run
@@ -69,16 +69,7 @@ def verify_pretrained(name: str = DEFAULT_PRETRAINED) -> dict:
         if stage not in STAGES:
             raise CheckpointError(f"{root / RECORD} lists an unknown stage {stage!r} (stages: {', '.join(STAGES)})")
         for rel, expected in entry["files"].items():
-            path = root / rel
-            if not path.exists():
-                raise CheckpointError(f"{path} is missing (listed in {root / RECORD})")
-            size = path.stat().st_size
-            if size != expected["size"]:
-                raise CheckpointError(f"{path} has {size} bytes; {root / RECORD} says {expected['size']}")
-            digest = sha256_file(path)
-            if digest != expected["sha256"]:
-                raise CheckpointError(f"{path} is damaged or was changed: sha256 {digest[:16]}..., "
-                                      f"{root / RECORD} says {expected['sha256'][:16]}...")
+            check_file(root / rel, expected, str(root / RECORD))
         ckpt_dir = root / entry["checkpoint"]
         if read_json(ckpt_dir / "config.json")["config"] != entry["config"]:
             raise CheckpointError(f"{ckpt_dir / 'config.json'} differs from the config recorded for {stage} "

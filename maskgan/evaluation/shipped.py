@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import LATEST, MANIFEST, sha256_file, save_weights
+from ..checkpoint import LATEST, MANIFEST, file_record, save_weights
 from ..config import Config
 from ..data import build_dataset
 from ..errors import CheckpointError, ConfigError, MaskGANError
@@ -137,11 +137,11 @@ def export_pretrained(run_dir: Path | str | Run, name: str, *, title: str, recip
             module = ckpt.load(net, build_net(net, cfg))
             save_weights(module, folder / f"{net}.safetensors", dtype=torch.float16)
         shutil.copyfile(ckpt.file("config.json"), folder / "config.json")
-        manifest = {p.name: {"sha256": sha256_file(p), "size": p.stat().st_size} for p in sorted(folder.iterdir())}
+        manifest = {p.name: file_record(p) for p in sorted(folder.iterdir())}
         atomic_write_json(folder / MANIFEST, {"step": ckpt.step, "files": manifest})
         atomic_write_json(out / stage / "checkpoints" / LATEST, {"step": ckpt.step, "path": folder.name})
         for p in sorted(folder.iterdir()):
-            files[str(p.relative_to(out))] = {"sha256": sha256_file(p), "size": p.stat().st_size}
+            files[str(p.relative_to(out))] = file_record(p)
         entry = {"checkpoint": str(folder.relative_to(out)), "step": ckpt.step, "config": ckpt.record()["config"],
                  "schedule": ckpt.record().get("schedule"), "last_session": _summary(src, stage), "files": files}
         if get_stage(stage).generator is not None:
