@@ -261,11 +261,11 @@ def _blend_in_box(image, render, changed, blend: str, margin: int, feather: int)
     elif blend == "laplacian":
         layer = laplacian_blend(ren, img, a, levels)
         a = (a > 0).to(image.dtype)  # the pyramid did the feathering: cut to the region
-    a4 = a[:, None]
+    a4, layer = a[:, None], layer.clamp(-1, 1)
     result, full_layer = image.clone(), render.clone()
     # alpha 0: the input's own values, bit for bit
-    result[..., ys, xs] = torch.where(a4 > 0, a4 * layer + (1 - a4) * img, img).clamp(-1, 1)
-    full_layer[..., ys, xs] = layer.clamp(-1, 1)
+    result[..., ys, xs] = torch.where(a4 > 0, a4 * layer + (1 - a4) * img, img)
+    full_layer[..., ys, xs] = layer
     alpha[..., ys, xs] = a
     return Composite(result, alpha, full_layer, render)
 
