@@ -103,10 +103,10 @@ def test_dragging_renders_previews_and_the_stroke_end_renders_the_full_frame(edi
     ctl.canvas._handle_frontend_event(None, {"event": "mouse_up", "x": 20.5 * s, "y": 10.5 * s}, [])
     assert ctl.last_frame == "full" and ctl.previews == 3 and ctl.image_png != preview_png
     face = bank[0]
-    expected = editor.render(torch.from_numpy(ctl.label.astype(np.int64)),
-                             editor.style(face["image"], face["label"], key=face["name"]))
+    expected = editor.edit(face["image"], face["label"], torch.from_numpy(ctl.label.astype(np.int64)),
+                           key=face["name"])
     from maskgan.widgets import frame_png
-    assert ctl.image_png == frame_png(expected, ctl.scale)  # the full frame of the painted mask
+    assert ctl.image_png == frame_png(expected, ctl.scale)  # the full frame of the painted mask, composited
 
 
 def test_strokes_from_python_render_full_frames_and_small_faces_get_no_preview(editor, cfg):

@@ -62,9 +62,12 @@ __all__ = [
 
 def __getattr__(name):
     # The controllers import ipywidgets/ipycanvas; load them only when asked for.
-    if name in ("InterpolationController", "MaskEditorController", "StyleCopyController"):
+    if name in ("InterpolationController", "StyleCopyController"):
         from . import ui
         return getattr(ui, name)
+    if name == "MaskEditorController":
+        from .mask_editor import MaskEditorController
+        return MaskEditorController
     if name == "UploadController":
         from .uploads import UploadController
         return UploadController
@@ -117,15 +120,19 @@ def interpolation_widget(editor, dataset, *, lambda_inter: float | None = None, 
 
 def mask_editor(editor, dataset, *, threaded: bool = True, max_faces: int = 24, display_px: int = 256,
                 face: int = 0, brush_class: int | str = "skin", brush_size: int = 2, render_threads: int | None = 1,
-                preview_factor: int | None = None):
+                preview_factor: int | None = None, blend: str | None = None, show_rerender: bool = False):
     """Paint on a face's mask (19-class palette, brush size, undo, reset, one-click edits); each
     stroke re-renders the face with its original style (Sec. 3.3), as a preview at
-    ``1/preview_factor`` size while the mouse drags (None: 2 from 256 px up, else off).
-    Returns ``Panel(widget, MaskEditorController)``."""
-    from .ui import MaskEditorController
+    ``1/preview_factor`` size while the mouse drags (None: 2 from 256 px up, else off), and
+    composites it into the face (``blend``, default :data:`maskgan.composite.DEFAULT_BLEND`;
+    ``"rerender"``: the paper's whole-face edit; ``show_rerender`` shows it next to the edit), with
+    buttons that save the edited image and mask. Returns ``Panel(widget, MaskEditorController)``."""
+    from ..composite import DEFAULT_BLEND
+    from .mask_editor import MaskEditorController
     ctl = MaskEditorController(editor, _bank(dataset, max_faces), threaded=threaded, display_px=display_px,
                                face=face, brush_class=brush_class, brush_size=brush_size,
-                               render_threads=render_threads, preview_factor=preview_factor)
+                               render_threads=render_threads, preview_factor=preview_factor,
+                               blend=blend or DEFAULT_BLEND, show_rerender=show_rerender)
     return Panel(ctl.widget, ctl)
 
 
@@ -194,7 +201,8 @@ def editing_app(run_dir: str | Path | None = None, *, split: str = "val", device
     """
     import ipywidgets as w
 
-    from .ui import InterpolationController, MaskEditorController, StyleCopyController
+    from .mask_editor import MaskEditorController
+    from .ui import InterpolationController, StyleCopyController
     from .uploads import UploadController
     path = None
     if editor is None:

@@ -57,7 +57,8 @@ def read_upload(image: bytes, mask: bytes | None, size: int, name: str, parser=N
                         "(`python -m maskgan import-weights bisenet 79999_iter.pth --out RUN_DIR`)")
     from ..photo import prepare_photo
     item = prepare_photo(image, parser, size, margin=margin, name=image_name)
-    return {"image": item["image"], "label": item["label"], "name": name}
+    # the photo and its crop box: the mask editor pastes the edit back into the whole photo
+    return {"image": item["image"], "label": item["label"], "name": name, "photo": bytes(image), "box": item["box"]}
 
 
 def _file(upload) -> tuple[str, bytes] | None:
