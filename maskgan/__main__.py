@@ -135,10 +135,16 @@ def _cmd_evaluate_pretrained(args) -> int:
         train = entry.get("training", {})
         updates = f", {train['generator_updates']} generator updates" if "generator_updates" in train else ""
         print(f"  {stage:14s} step {entry['step']}{updates}")
+    if args.record and not args.measure:
+        raise ConfigError("--record replaces the shipped record's evaluation with a new measurement: add --measure")
     if args.measure:
         result = evaluate_run(run, args.n, n_edits=args.edits, device=args.device, train_parser=False, record=False,
                               progress=True, **_blend_arg(args))
         print(f"\nmeasured now ({result.seconds} s):")
+        if args.record:
+            from .evaluation.shipped import record_evaluation
+            path = record_evaluation(args.pretrained, result)
+            print(f"(recorded in {path}, section 'evaluation')")
     else:
         result = Evaluation.from_dict(record["evaluation"])
         print(f"\nrecorded when the models were exported ({record['exported']}; `--measure` measures again):")
@@ -321,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the models shipped in pretrained/NAME (default synthfaces64): print their recorded "
                         "evaluation (with --measure: measure it again, read-only)")
     p.add_argument("--measure", action="store_true", help="with --pretrained: evaluate the shipped files now")
+    p.add_argument("--record", action="store_true",
+                   help="with --pretrained --measure: replace the shipped record's evaluation with this measurement "
+                        "(a developer's step; the weights are not touched)")
     p.add_argument("--n", type=int, default=None, help="test faces (default: the run's eval.faces)")
     p.add_argument("--edits", type=int, default=None,
                    help="SynthFaces edit pairs per edit family (default: the run's eval.edits)")

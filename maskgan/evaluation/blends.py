@@ -30,7 +30,7 @@ from ..metrics import grow_region, psnr
 from ..stats import paired_t_test
 from ..text import format_table
 
-__all__ = ["compare_blends", "format_blends_table", "opencv_available"]
+__all__ = ["compare_blends", "format_blends_table", "opencv_available", "blend_examples_figure", "g_render"]
 
 NO_EDIT = "no edit"
 OPENCV = "opencv"
@@ -96,7 +96,7 @@ def compare_blends(generators: dict, size: int, n_edits: int = 40, margins=(), o
             if progress:
                 print(f"  {stage}: {family}", flush=True)
             b = _edit_batch(family, range(n_edits), size, device)
-            render = g.render(one_hot(b["edited_label"]), g.style(b["image"], one_hot(b["label"]))).float()
+            render = g_render(g, b["image"], b["label"], b["edited_label"])
             changed = changed_pixels(b["label"], b["edited_label"])
             for name, blend, m in methods:
                 band = b["band"] if m is None else seam_band(changed, m, BAND_WIDTH)
@@ -179,3 +179,32 @@ def format_blends_table(result: dict) -> str:
                              for f in default["families_lost"])
             lines.append(f"families where {result['default']!r} does not beat no edit: {lost}")
     return "\n".join(lines)
+
+
+@torch.no_grad()
+def blend_examples_figure(generator, size: int, families=("smile", "close_eyes", "add_glasses", "hairstyle"),
+                          index: int = 0, blend: str = DEFAULT_BLEND, title: str | None = None):
+    """A grid, one SynthFaces test edit per row: the original, the true edit, the paper's full
+    re-render, the composite (``blend``), and the error of each against the truth (brighter: worse;
+    the same scale in both error columns)."""
+    from ..data.synthfaces import edit_pair
+    from ..viz import image_grid
+    rows = []
+    for family in families:
+        p = edit_pair(family, "test", index, size)
+        image, label, edited = p["image"][None], p["label"][None], p["edited_label"][None]
+        render = g_render(generator, image, label, edited)
+        comp = composite(image, render, label, edited, blend).image
+        err = [((x - p["edited_image"][None]).abs().mean(1, keepdim=True) * 2).clamp(0, 1).expand(-1, 3, -1, -1)
+               * 2 - 1 for x in (render, comp)]
+        rows.append([p["image"], p["edited_image"], render[0], comp[0], err[0][0], err[1][0]])
+    titles = ["original I^t", "true edit", "paper: re-render", f"composite ({blend})", "error, re-render",
+              "error, composite"]
+    return image_grid(rows, col_titles=titles, row_titles=list(families), cell=1.5,
+                      title=title or f"SynthFaces test face {index}: the whole face re-rendered, or composited "
+                                     "into the original")
+
+
+def g_render(generator, image: torch.Tensor, label: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
+    """``edited`` rendered by a DMN in the style of ``(image, label)``: the paper's edit."""
+    return generator.render(one_hot(edited), generator.style(image, one_hot(label))).float()

@@ -203,3 +203,15 @@ def shipped_figures(name: str = DEFAULT_PRETRAINED, dest: Path | str | None = No
         save_figure(fig, path)
         written.append(path)
     return written
+
+
+def record_evaluation(name: str, evaluation) -> Path:
+    """Replace the ``evaluation`` section of a shipped set's ``pretrained.json`` with ``evaluation``
+    (an :class:`~maskgan.evaluation.records.Evaluation` of the shipped files), atomically; the
+    weights and their sha256 are not touched. Returns the record's path."""
+    from ..pretrained import RECORD, pretrained_dir, read_record
+    record = read_record(name)
+    record["evaluation"] = evaluation.to_dict()
+    path = pretrained_dir(name) / RECORD
+    atomic_write_json(path, record)
+    return path
