@@ -284,7 +284,10 @@ def paste_back(photo, box, edit: Composite, name: str = "photo") -> Image.Image:
     the edited region) is the photo's own value, bit for bit. Returns a PIL RGB image of the photo's
     size (save it as PNG to keep those pixels exact; JPEG re-encodes every pixel)."""
     import torch.nn.functional as F
-    pixels = read_photo(photo, name)
+    if isinstance(photo, np.ndarray) and photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3:
+        pixels = photo  # already the displayed pixels (edit_photo reads the file once)
+    else:
+        pixels = read_photo(photo, name)
     x0, y0, x1, y1 = _box_side(box)
     h, w = pixels.shape[:2]
     if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
