@@ -184,7 +184,7 @@ def test_moving_the_slider_in_the_browser_changes_the_displayed_face(voila_url, 
         played = _wait_for_change(page, image, after)
         assert played[1] != after[1], "the play button did not change the displayed image"
         page.locator(".maskgan-play button").nth(1).click()  # stop
-        page.get_by_role("button", name="z^inter").click()  # EBST's z^inter: t = +1/lambda_inter
+        page.get_by_role("button", name="EBST's inner mask").click()  # EBST's z^inter: t = +1/lambda_inter
         page.wait_for_function("document.querySelector('.maskgan-t-slider').innerText.includes('+0.40')",
                                timeout=10_000)
         page.wait_for_timeout(1000)  # let the last frame arrive before the screenshot

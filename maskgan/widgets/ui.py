@@ -131,7 +131,9 @@ class InterpolationController(FramePanel):
                            description="play", tooltip="play t from -1 to 2")
         # The Play widget counts integer steps; link it to the float slider through t = T_MIN + k * step.
         w.link((self.play, "value"), (self.slider, "value"), transform=(self._step_to_t, self._t_to_step))
-        self.jump = {name: w.Button(description=f"{name}  (t = {t_mark:+.2f})", layout=w.Layout(width="150px"),
+        words = {"z^outer": "EBST's outer mask", "z^inter": "EBST's inner mask"}
+        self.jump = {name: w.Button(description=f"{words.get(name, name)} (t = {t_mark:+.2f})",
+                                    layout=w.Layout(width="210px"),
                                     tooltip=f"jump to EBST's {name}") for name, t_mark in self.marks.items()}
         for name, button in self.jump.items():
             button.on_click(lambda _b, t_mark=self.marks[name]: setattr(self.slider, "value", t_mark))
@@ -151,8 +153,8 @@ class InterpolationController(FramePanel):
             w.HBox([self.face_a, self.face_b]),
             w.HBox([self.play, self.slider, self.where]),
             w.HBox(list(self.jump.values())),
-            w.HBox([captioned(self.thumb_a, "face A (style source)"), captioned(self.mask_image, "mask at t (MaskVAE)"),
-                    captioned(self.image, "DMN: mask at t, style of A"), captioned(self.thumb_b, "face B")]),
+            w.HBox([captioned(self.thumb_a, "face A (its style)"), captioned(self.mask_image, "the mask at t"),
+                    captioned(self.image, "that mask in face A's style"), captioned(self.thumb_b, "face B")]),
             self.status,
         ])
         self._request()
@@ -268,8 +270,8 @@ class StyleCopyController(FramePanel):
                    "from the reference face (Fig. 2: style encoder with SFT); each reference's style is computed "
                    "once and cached."),
             w.HBox([self.mask_face, self.reference]),
-            w.HBox([captioned(self.mask_image, "mask"), captioned(self.reference_image, "reference (style)"),
-                    captioned(self.image, "DMN: mask in reference's style")]),
+            w.HBox([captioned(self.mask_image, "mask"), captioned(self.reference_image, "style from this face"),
+                    captioned(self.image, "the mask in that face's style")]),
             self.status,
         ])
         self._request()
