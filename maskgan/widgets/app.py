@@ -211,7 +211,7 @@ def app_page(run_dir: str | Path | None = None, **kwargs):
     def line(text: str, colour: str):
         return w.HTML(f"<div style='color:{colour};font-size:13px'>{html.escape(text)}</div>")
 
-    title = w.HTML("<h2 style='margin:4px 0'>MaskGAN face editor</h2>")
+    title = w.HTML("<div style='font-size:12px;color:#555'>MaskGAN face editor (Lee et al., CVPR 2020)</div>")
     if not ready:
         return w.VBox([title, line(message, "#b00020")])
     try:
