@@ -92,6 +92,15 @@ def _as_configs(configs) -> dict[str, Config]:
 
 
 # --- drawing --------------------------------------------------------------------------------------
+#
+# On GitHub a README or docs image is shown about DISPLAY_WIDTH_PX wide, whatever its own width. The
+# canvases are laid out in inches at about 11.5 in wide, so a point of font size keeps about
+# 880 / (72 x 11.5) = 1.06 px there: the smallest text (NOTE_PT) is about 10 px tall on GitHub.
+# ``tests/test_teaching.py`` checks every text of both diagrams against MIN_TEXT_PX.
+
+DISPLAY_WIDTH_PX = 880  # how wide GitHub shows a README / docs image
+MIN_TEXT_PX = 9  # the smallest font size a label may have there, in pixels
+TEXT_PT, NOTE_PT, TITLE_PT = 10.5, 9.5, 11.5  # boxes and band titles; shape notes; the figure title
 
 _COLORS = {"input": "#f2f2f2", "mask": "#fde9c9", "style": "#d9e8fb", "backbone": "#dcefdc", "frozen": "#e3e3e3",
            "blend": "#f3dcef", "loss": "#fbe0dc", "opt": "#fff8c6", "tensor": "#ffffff"}
@@ -118,46 +127,45 @@ class _Box:
 
 
 class _Canvas:
-    """A matplotlib axes in diagram units, with boxes, arrows and shape notes."""
+    """A matplotlib axes measured in inches (1 unit = 1 inch of the figure), with boxes, arrows and
+    shape notes."""
 
-    def __init__(self, width: float, height: float, scale: float = 0.8):
+    def __init__(self, width: float, height: float):
         import matplotlib.pyplot as plt
-        self.fig, self.ax = plt.subplots(figsize=(width * scale, height * scale))
+        self.fig, self.ax = plt.subplots(figsize=(width, height))
+        self.fig.subplots_adjust(0, 0, 1, 1)
         self.ax.set_xlim(0, width)
         self.ax.set_ylim(0, height)
         self.ax.set_axis_off()
 
-    def box(self, x, y, text, kind="input", w=2.2, h=0.95, size=8, bold=False) -> _Box:
+    def box(self, x, y, text, kind="input", w=2.4, h=0.62) -> _Box:
         from matplotlib.patches import FancyBboxPatch
-        self.ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.12",
+        self.ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
                                          fc=_COLORS[kind], ec="0.35", lw=0.9))
-        self.ax.text(x, y, text, ha="center", va="center", fontsize=size, weight="bold" if bold else "normal")
+        self.ax.text(x, y, text, ha="center", va="center", fontsize=TEXT_PT, linespacing=1.25)
         return _Box(x, y, w, h)
 
     def band(self, x0, y0, x1, y1, title, color):
         from matplotlib.patches import FancyBboxPatch
-        self.ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0.02,rounding_size=0.2",
+        self.ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0.02,rounding_size=0.12",
                                          fc=color, ec="none", alpha=0.35, zorder=0))
-        self.ax.text(x0 + 0.12, y1 - 0.12, title, ha="left", va="top", fontsize=8.5, style="italic", color="0.2")
+        self.ax.text(x0 + 0.1, y1 - 0.08, title, ha="left", va="top", fontsize=TEXT_PT, style="italic", color="0.2")
 
-    def arrow(self, p, q, label=None, color="0.25", rad=0.0, ls="-", label_at=0.5, label_dy=0.14, size=7.5):
+    def arrow(self, p, q, label=None, rad=0.0, label_at=0.5, label_dx=0.0, label_dy=0.06):
         self.ax.annotate("", xy=q, xytext=p, arrowprops=dict(
-            arrowstyle="-|>", color=color, lw=1.1, ls=ls, shrinkA=1, shrinkB=1, mutation_scale=11,
+            arrowstyle="-|>", color="0.25", lw=1.1, shrinkA=1, shrinkB=1, mutation_scale=12,
             connectionstyle=f"arc3,rad={rad}"))
         if label:
-            x = p[0] + (q[0] - p[0]) * label_at
+            x = p[0] + (q[0] - p[0]) * label_at + label_dx
             y = p[1] + (q[1] - p[1]) * label_at + label_dy
-            self.ax.text(x, y, label, ha="center", va="bottom", fontsize=size, color=color)
+            self.ax.text(x, y, label, ha="center", va="bottom", fontsize=TEXT_PT, color="0.2")
 
-    def note(self, box: _Box, lines: list[str], side: str = "below", dy: float = 0.05):
-        """Shape lines next to a box: ``side`` is "below", "above" or "left"."""
-        if not lines:
-            return
-        x, y, ha, va = {"below": (box.x, box.y - box.h / 2 - dy, "center", "top"),
-                        "above": (box.x, box.y + box.h / 2 + dy, "center", "bottom"),
-                        "left": (box.x - box.w / 2 - 0.1, box.y + dy, "right", "center")}[side]
-        self.ax.text(x, y, "\n".join(lines), ha=ha, va=va, fontsize=7.2, family="monospace", color="0.15",
-                     linespacing=1.15)
+    def note(self, box: _Box, lines: list[str], align: str = "center", dx: float = 0.0):
+        """Shape lines below a box: centred on it, or (``align="left"``) starting ``dx`` from its
+        centre, which leaves room on the left for an arrow leaving the box downwards."""
+        if lines:
+            self.ax.text(box.x + dx, box.y - box.h / 2 - 0.04, "\n".join(lines), ha=align, va="top",
+                         fontsize=NOTE_PT, family="monospace", color="0.15", linespacing=1.1)
 
 
 def _lines(shapes: dict[str, dict], key: str) -> list[str]:
@@ -171,72 +179,83 @@ def _lines(shapes: dict[str, dict], key: str) -> list[str]:
     return out
 
 
-def _settings(configs: dict[str, Config], keys) -> str:
-    parts = []
+def _settings(configs: dict[str, Config], keys) -> list[str]:
+    """One line per preset: ``"cpu: size 64, N 8, ..."``."""
+    lines = []
     for preset, cfg in configs.items():
         vals = ", ".join(f"{k} {v}" for k, v in keys(cfg))
-        parts.append(f"{preset}: {vals}" if preset else vals)
-    return "; ".join(parts)
+        lines.append(f"{preset}: {vals}" if preset else vals)
+    return lines
 
 
 def dmn_diagram(configs):
     """The Dense Mapping Network of Fig. 2 with the output shape of every part for each config
-    (a :class:`Config`, or ``{name: Config}`` to compare presets, see :func:`with_paper`)."""
+    (a :class:`Config`, or ``{name: Config}`` to compare presets, see :func:`with_paper`).
+
+    Drawn as three columns read top to bottom -- the label encoder, the spatial-aware style encoder,
+    the backbone -- so that the figure stays legible at README width."""
     configs = _as_configs(configs)
     shapes = {p: dmn_shapes(c) for p, c in configs.items()}
-    c = _Canvas(20.5, 9.6)
+    c = _Canvas(11.4, 9.4)
 
     def sh(key):
         return _lines(shapes, key)
-    c.band(0.1, 6.6, 14.3, 9.45, "label encoder (on the target mask $M^t$)", _COLORS["mask"])
-    c.band(0.1, 3.35, 20.4, 6.4, "spatial-aware style encoder (on the target image $I^t$)", _COLORS["style"])
-    c.band(0.1, 0.1, 20.4, 3.15, "backbone $G_A$: Pix2PixHD global generator with AdaIN residual blocks",
+    xl, xm, xr, w = 1.75, 5.7, 9.65, 2.6  # column centres, box width
+    rows = [8.45 - 1.22 * i for i in range(7)]
+    c.band(0.05, rows[4] - 0.85, 3.55, 9.35, "label encoder\n(on the target mask $M^t$)", _COLORS["mask"])
+    c.band(3.95, 0.05, 7.45, 9.35, "spatial-aware style encoder\n(on the target image $I^t$)", _COLORS["style"])
+    c.band(7.85, 0.05, 11.35, 9.35, "backbone $G_A$: Pix2PixHD global\ngenerator, AdaIN residual blocks",
            _COLORS["backbone"])
+    down = -0.6  # vertical arrows run left of centre; the shape notes start right of them
+
+    def column(boxes):
+        for a, b in zip(boxes, boxes[1:]):
+            c.arrow(a.bottom(down), b.top(down))
     # label encoder
-    mt = c.box(1.3, 8.2, "$M^t$\none-hot mask", "tensor")
-    la = c.box(7.6, 8.2, "7x7 conv, 2 x (4x4 conv,\nstride 2)", "mask", w=2.6)
-    lb = c.box(12.6, 8.2, "ReLU, enc_n_down - 2 x\n(4x4 conv, stride 2)", "mask", w=2.6)
-    c.arrow(mt.right(), la.left())
-    c.arrow(la.right(), lb.left(), "$A$")
-    c.note(mt, sh("M^t"))
-    c.note(lb, sh("B"), side="above")
+    mt = c.box(xl, rows[0], "$M^t$: one-hot mask", "tensor", w=w)
+    la = c.box(xl, rows[2], "7×7 conv, 2 × (4×4 conv,\nstride 2)", "mask", w=w)
+    lb = c.box(xl, rows[4], "ReLU, enc_n_down − 2 ×\n(4×4 conv, stride 2)", "mask", w=w)
+    column([mt, la, lb])
+    for box, key in ((mt, "M^t"), (la, "A"), (lb, "B")):
+        c.note(box, sh(key), "left", down + 0.15)
     # style encoder
-    it = c.box(1.3, 5.0, "$I^t$\nRGB image", "tensor")
-    head = c.box(4.4, 5.0, "7x7 conv, 2 x (4x4 conv,\nstride 2)", "style", w=2.6)
-    sa = c.box(7.6, 5.0, "SFT A (Eq. 1)\n$\\gamma(A)\\odot F + \\beta(A)$", "style")
-    mid = c.box(10.1, 5.0, "enc_n_down - 2 x\n(4x4 conv, stride 2)", "style")
-    sb = c.box(12.6, 5.0, "SFT B (Eq. 1)\n$\\gamma(B)\\odot F + \\beta(B)$", "style")
-    pool = c.box(15.4, 5.0, "global average pool,\n1x1 conv", "style", w=2.5)
-    sv = c.box(18.6, 5.0, "$s$: AdaIN parameters\n($\\gamma$, $\\beta$ of every norm)", "tensor", w=2.8)
-    for a, b in ((it, head), (head, sa), (sa, mid), (mid, sb), (sb, pool), (pool, sv)):
-        c.arrow(a.right(), b.left())
-    c.arrow(la.bottom(), sa.top(), "feature $A$", label_at=0.3, label_dy=0.0)
-    c.arrow(lb.bottom(), sb.top(), "feature $B$", label_at=0.3, label_dy=0.0)
-    c.note(la, sh("A"))
-    for box, key in ((it, "I^t"), (head, "style.head"), (sa, "SFT A"), (mid, "style.middle"), (sb, "SFT B"),
-                     (sv, "style")):
-        c.note(box, sh(key))
+    style_text = [("$I^t$: RGB image", "tensor", "I^t"),
+                  ("7×7 conv, 2 × (4×4 conv,\nstride 2)", "style", "style.head"),
+                  ("SFT with $A$ (Eq. 1)\n$\\gamma(A)\\odot F + \\beta(A)$", "style", "SFT A"),
+                  ("enc_n_down − 2 × (4×4\nconv, stride 2)", "style", "style.middle"),
+                  ("SFT with $B$ (Eq. 1)\n$\\gamma(B)\\odot F + \\beta(B)$", "style", "SFT B"),
+                  ("global average pool,\n1×1 conv", "style", None),
+                  ("$s$: AdaIN parameters\n($\\gamma$, $\\beta$ of every norm)", "tensor", "style")]
+    style = [c.box(xm, y, text, kind, w=w) for y, (text, kind, _k) in zip(rows, style_text)]
+    column(style)
+    for box, (_t, _kind, key) in zip(style, style_text):
+        if key:
+            c.note(box, sh(key), "left", down + 0.15)
+    c.arrow(la.right(), style[2].left(), "feature $A$")
+    c.arrow(lb.right(), style[4].left(), "feature $B$")
     # backbone
-    m2 = c.box(1.3, 1.9, "$M^t$ (editing: the\nedited mask $M^{src}$)", "tensor", w=2.3)
-    stem = c.box(4.1, 1.9, "7x7 conv, IN, ReLU", "backbone")
-    down = c.box(6.9, 1.9, "n_down x (3x3 conv,\nstride 2, IN, ReLU)", "backbone")
-    blocks = c.box(10.1, 1.9, "n_blocks x AdaIN\nresidual block (Eq. 2)", "backbone", w=2.5)
-    up = c.box(13.3, 1.9, "n_down x (3x3 transposed\nconv, IN, ReLU)", "backbone", w=2.6)
-    head_out = c.box(16.2, 1.9, "7x7 conv, tanh", "backbone")
-    out = c.box(18.9, 1.9, "$I^{out}$\nRGB in [-1, 1]", "tensor")
-    for a, b in ((m2, stem), (stem, down), (down, blocks), (blocks, up), (up, head_out), (head_out, out)):
-        c.arrow(a.right(), b.left())
-    c.arrow((sv.x - 0.6, sv.y - sv.h / 2 - 0.62), blocks.top(0.5),
-            "AdaIN$(z) = \\gamma\\,(z - \\mu(z))\\,/\\,\\sigma(z) + \\beta$", rad=0.0, label_at=0.8, label_dy=0.25)
-    for box, key in ((m2, "M^t"), (stem, "stem"), (down, "down"), (blocks, "blocks"), (up, "up"), (out, "I^out")):
-        c.note(box, sh(key))
+    bb_text = [("$M^t$ (editing: the\nedited mask $M^{src}$)", "tensor", "M^t"),
+               ("7×7 conv, IN, ReLU", "backbone", "stem"),
+               ("n_down × (3×3 conv,\nstride 2, IN, ReLU)", "backbone", "down"),
+               ("n_blocks × AdaIN\nresidual block (Eq. 2)", "backbone", "blocks"),
+               ("n_down × (3×3 transposed\nconv, IN, ReLU)", "backbone", "up"),
+               ("7×7 conv, tanh", "backbone", None),
+               ("$I^{out}$: RGB in [−1, 1]", "tensor", "I^out")]
+    backbone = [c.box(xr, y, text, kind, w=w) for y, (text, kind, _k) in zip(rows, bb_text)]
+    column(backbone)
+    for box, (_t, _kind, key) in zip(backbone, bb_text):
+        if key:
+            c.note(box, sh(key), "left", down + 0.15)
+    c.arrow(style[6].right(), backbone[3].left(), "$s$", label_at=0.42, label_dx=-0.12)
+    c.ax.text(xl - w / 2 + 0.05, rows[5] + 0.25, "AdaIN (Eq. 2), per channel,\nwith $\\gamma$, $\\beta$ read from $s$:\n"
+              "$\\mathrm{AdaIN}(z) = \\gamma\\,(z - \\mu(z))\\,/\\,\\sigma(z) + \\beta$", ha="left", va="top",
+              fontsize=TEXT_PT, linespacing=1.5)
     settings = _settings(configs, lambda cfg: [("size", cfg.data.size), ("N", cfg.train.batch_size),
                                                ("ngf", cfg.model.dmn.ngf), ("n_down", cfg.model.dmn.n_down),
                                                ("n_blocks", cfg.model.dmn.n_blocks), ("enc_ch", cfg.model.dmn.enc_ch),
                                                ("enc_n_down", cfg.model.dmn.enc_n_down)])
-    c.ax.set_title("Dense Mapping Network (Fig. 2): $I^{out} = G_A(\\mathrm{Enc}_{style}(I^t, M^t), M^t)$; "
-                   "shapes N\u00d7C\u00d7H\u00d7W computed by the kit's modules\n" + settings, fontsize=10)
-    c.fig.tight_layout()
+    c.ax.set_title("Dense Mapping Network (Fig. 2): $I^{out} = G_A(\\mathrm{Enc}_{style}(I^t, M^t), M^t)$\n"
+                   "shapes N×C×H×W computed by the kit's modules\n" + "\n".join(settings), fontsize=TITLE_PT)
     return c.fig
 
 
@@ -247,79 +266,86 @@ def ebst_diagram(configs):
     configs = _as_configs(configs)
     shapes = {p: ebst_shapes(c) for p, c in configs.items()}
     lam = _settings(configs, lambda cfg: [("lambda_inter", cfg.train.lambda_inter)])
-    c = _Canvas(23.0, 11.0)
+    c = _Canvas(11.4, 8.7)
 
     def sh(key):
         return _lines(shapes, key)
-    c.band(0.1, 8.55, 22.9, 10.85, "stage I: reconstruct the face from its own mask", _COLORS["backbone"])
-    c.band(0.1, 0.1, 22.9, 8.35, "stage II: simulated edits from the frozen MaskVAE, rendered in the face's style, "
-           "blended back to the face", _COLORS["blend"])
+    H = 8.7
     # stage I
-    s1_in = c.box(1.4, 9.6, "$M^t$, $I^t$", "tensor")
-    s1_dmn = c.box(4.8, 9.6, "DMN\n$G_A(\\mathrm{Enc}_{style}(I^t, M^t), M^t)$", "backbone", w=3.2)
-    s1_out = c.box(8.4, 9.6, "$I^{out}$", "tensor", w=1.8)
-    s1_loss = c.box(12.5, 9.6, "Eq. 6 on $D(M^t, I^{out})$\nagainst $D(M^t, I^t)$", "loss", w=3.2)
-    s1_opt = c.box(18.0, 9.6, "optimizer G: DMN,\nthen optimizer D: discriminator", "opt", w=4.0)
+    c.band(0.05, H - 1.85, 11.35, H - 0.05, "stage I: reconstruct the face from its own mask", _COLORS["backbone"])
+    y1 = H - 0.78
+    s1_in = c.box(0.7, y1, "$M^t$, $I^t$", "tensor", w=1.2)
+    s1_dmn = c.box(3.0, y1, "DMN\n$G_A(\\mathrm{Enc}_{style}(I^t, M^t), M^t)$", "backbone", w=2.6)
+    s1_out = c.box(5.15, y1, "$I^{out}$", "tensor", w=0.9)
+    s1_loss = c.box(7.25, y1, "Eq. 6 on $D(M^t, I^{out})$\nagainst $D(M^t, I^t)$", "loss", w=2.5)
+    s1_opt = c.box(10.1, y1, "optimizer G: DMN,\nthen optimizer D: D", "opt", w=2.4)
     for a, b in ((s1_in, s1_dmn), (s1_dmn, s1_out), (s1_out, s1_loss), (s1_loss, s1_opt)):
         c.arrow(a.right(), b.left())
     c.note(s1_out, sh("I^out"))
     c.note(s1_loss, ["D predictions per scale:"] + sh("D predictions"))
     # stage II, first rows: the MaskVAE's simulated edits
-    y_t, y_r, y_mid = 6.85, 4.85, 5.85
-    mt = c.box(1.3, y_t, "$M^t$", "tensor", w=1.6)
-    mref = c.box(1.3, y_r, "$M^{ref}$ (another\ntraining mask)", "tensor", w=2.0)
-    enc = c.box(4.0, y_mid, "$\\mathrm{Enc}_{VAE}$\n(frozen)", "frozen", w=1.8, h=2.9)
-    zt = c.box(6.6, y_t, "$z^t$", "tensor", w=1.6)
-    zr = c.box(6.6, y_r, "$z^{ref}$", "tensor", w=1.6)
-    zi = c.box(9.9, y_t, "$z^{inter} = z^t + (z^{ref} - z^t)\\,/\\,\\lambda_{inter}$", "frozen", w=3.9)
-    zo = c.box(9.9, y_r, "$z^{outer} = z^t - (z^{ref} - z^t)\\,/\\,\\lambda_{inter}$", "frozen", w=3.9)
-    dec = c.box(13.3, y_mid, "$\\mathrm{Dec}_{VAE}$ (frozen),\nargmax, one-hot", "frozen", w=2.2, h=2.9)
-    mi = c.box(16.0, y_t, "$M^{inter}$", "tensor", w=1.7)
-    mo = c.box(16.0, y_r, "$M^{outer}$", "tensor", w=1.7)
-    c.arrow(mt.right(), enc.left(1.0))
-    c.arrow(mref.right(), enc.left(-1.0))
-    c.arrow(enc.right(1.0), zt.left())
-    c.arrow(enc.right(-1.0), zr.left())
+    c.band(0.05, 0.05, 11.35, H - 2.0, "stage II: simulated edits from the frozen MaskVAE, rendered in the face's "
+           "style, blended back", _COLORS["blend"])
+    y_t, y_r = H - 2.75, H - 3.8
+    span = dict(h=y_t - y_r + 0.62)
+    mt = c.box(0.8, y_t, "$M^t$", "tensor", w=1.4)
+    mref = c.box(0.8, y_r, "$M^{ref}$: another\nface's mask", "tensor", w=1.4)
+    enc = c.box(2.5, (y_t + y_r) / 2, "$\\mathrm{Enc}_{VAE}$\n(frozen)", "frozen", w=1.0, **span)
+    zt = c.box(3.875, y_t, "$z^t$", "tensor", w=0.75)
+    zr = c.box(3.875, y_r, "$z^{ref}$", "tensor", w=0.75)
+    zi = c.box(5.7, y_t, "$z^{inter} = z^t +$\n$(z^{ref} - z^t)\\,/\\,\\lambda_{inter}$", "frozen", w=1.9)
+    zo = c.box(5.7, y_r, "$z^{outer} = z^t -$\n$(z^{ref} - z^t)\\,/\\,\\lambda_{inter}$", "frozen", w=1.9)
+    dec = c.box(7.825, (y_t + y_r) / 2, "$\\mathrm{Dec}_{VAE}$\n(frozen),\nargmax,\none-hot", "frozen", w=1.35,
+                **span)
+    mi = c.box(9.5, y_t, "$M^{inter}$", "tensor", w=1.0)
+    mo = c.box(9.5, y_r, "$M^{outer}$", "tensor", w=1.0)
+    half = (y_t - y_r) / 2
+    c.arrow(mt.right(), enc.left(half))
+    c.arrow(mref.right(), enc.left(-half))
+    c.arrow(enc.right(half), zt.left())
+    c.arrow(enc.right(-half), zr.left())
     c.arrow(zt.right(), zi.left())
-    c.arrow(zt.right(), zo.left(0.2))
+    c.arrow(zt.right(), zo.left(0.15))
     c.arrow(zr.right(), zo.left())
-    c.arrow(zr.right(), zi.left(-0.2))
-    c.arrow(zi.right(), dec.left(1.0))
-    c.arrow(zo.right(), dec.left(-1.0))
-    c.arrow(dec.right(1.0), mi.left())
-    c.arrow(dec.right(-1.0), mo.left())
+    c.arrow(zr.right(), zi.left(-0.15))
+    c.arrow(zi.right(), dec.left(half))
+    c.arrow(zo.right(), dec.left(-half))
+    c.arrow(dec.right(half), mi.left())
+    c.arrow(dec.right(-half), mo.left())
     c.note(mref, sh("M^ref"))
     c.note(zr, sh("z^ref"))
-    c.note(zo, [lam])
-    c.note(mo, sh("M^outer"))
-    # stage II: rendering, blending, losses, updates
-    style = c.box(20.6, 7.55, "$s = \\mathrm{Enc}_{style}(I^t, M^t)$\n(the face's own style)", "style", w=3.6)
-    ren = c.box(20.0, 5.5, "DMN backbone $G_A$:\nrender $M^{inter}$ and\n$M^{outer}$ with style $s$", "backbone",
-                w=3.0, h=1.7)
-    c.arrow(mi.right(), ren.left(0.45))
-    c.arrow(mo.right(), ren.left(-0.45))
-    c.arrow(style.bottom(-0.6), ren.top(0.0))
-    c.note(style, sh("style"), side="left", dy=0.25)
-    ii = c.box(21.4, 3.0, "$I^{inter}$", "tensor", w=1.6)
-    io = c.box(18.6, 3.0, "$I^{outer}$", "tensor", w=1.6)
-    c.arrow(ren.bottom(1.0), ii.top())
-    c.arrow(ren.bottom(-1.0), io.top())
-    blender = c.box(15.0, 3.0, "alpha blender $B$\n$\\alpha = B(I^{inter}, I^{outer})$", "blend", w=3.2)
-    c.arrow(io.left(), blender.right())
-    c.arrow(ii.bottom(), blender.bottom(1.2), rad=-0.25)
-    c.note(ii, sh("I^inter"))
-    blend = c.box(10.6, 3.0, "$I^{blend} = \\alpha\\, I^{inter}$\n$+ (1 - \\alpha)\\, I^{outer}$", "blend", w=3.2)
-    c.arrow(blender.left(), blend.right(), "$\\alpha \\in (0, 1)$")
+    c.note(zo, lam)
+    c.note(dec, ["decoded masks:"] + sh("M^outer"))
+    # stage II, next rows: rendering, blending (right to left), then the losses and updates
+    y_i, y_o = H - 5.3, H - 6.25
+    span, half = dict(h=y_i - y_o + 0.62), (y_i - y_o) / 2
+    ren = c.box(9.95, (y_i + y_o) / 2, "DMN backbone $G_A$\nrenders $M^{inter}$, $M^{outer}$\nin the face's own style\n"
+                "$s = \\mathrm{Enc}_{style}(I^t, M^t)$", "backbone", w=2.5, **span)
+    c.arrow(mo.bottom(), (mo.x, ren.y + ren.h / 2))
+    c.arrow(mi.right(), ren.top(0.75), rad=-0.15)
+    c.note(ren, ["s:"] + sh("style"))
+    ii = c.box(7.7, y_i, "$I^{inter}$", "tensor", w=0.9)
+    io = c.box(7.7, y_o, "$I^{outer}$", "tensor", w=0.9)
+    c.arrow(ren.left(half), ii.right())
+    c.arrow(ren.left(-half), io.right())
+    c.note(io, sh("I^inter"))
+    blender = c.box(5.7, (y_i + y_o) / 2, "alpha blender $B$:\n$\\alpha = B(I^{inter}, I^{outer})$", "blend",
+                    w=2.2, **span)
+    c.arrow(ii.left(), blender.right(half))
+    c.arrow(io.left(), blender.right(-half))
     c.note(blender, ["alpha:"] + sh("alpha"))
-    c.note(blend, sh("I^blend"))
-    loss = c.box(6.0, 3.0, "Eq. 6 on $D(M^t, I^{blend})$\nagainst $D(M^t, I^t)$", "loss", w=3.4)
-    c.arrow(blend.left(), loss.right())
+    blend = c.box(2.9, (y_i + y_o) / 2, "$I^{blend} = \\alpha\\, I^{inter}$\n$+\\, (1 - \\alpha)\\, I^{outer}$",
+                  "blend", w=2.1)
+    c.arrow(blender.left(), blend.right(), "$\\alpha$")
+    c.note(blend, sh("I^blend"), "left", -0.55)
+    y_c = y_o - 1.45
+    loss = c.box(2.2, y_c, "Eq. 6 on $D(M^t, I^{blend})$\nagainst $D(M^t, I^t)$", "loss", w=2.6)
+    c.arrow(blend.bottom(-0.7), loss.top(0.0))
     c.note(loss, ["D input (mask + image):"] + sh("D input"))
-    opt = c.box(6.0, 0.85, "optimizer GB: DMN + blender,\nthen optimizer D: discriminator", "opt", w=4.4)
-    c.arrow((loss.x, loss.y - loss.h / 2 - 0.75), opt.top())
-    c.box(13.2, 0.85, "MaskVAE: in no optimizer\n(frozen, eval mode)", "frozen", w=3.6)
-    c.box(19.4, 0.85, "next iteration: stage I again,\nthen stage II, until the end", "input", w=3.8)
-    c.ax.set_title("One EBST iteration (Algorithm 1); shapes N\u00d7C\u00d7H\u00d7W computed by the kit's modules; "
-                   + lam, fontsize=10)
-    c.fig.tight_layout()
+    opt = c.box(5.4, y_c, "optimizer GB: DMN +\nblender, then D", "opt", w=2.2)
+    c.arrow(loss.right(), opt.left())
+    c.box(8.0, y_c, "MaskVAE: frozen,\nin no optimizer", "frozen", w=1.9)
+    c.box(10.25, y_c, "next: stage I again,\nthen stage II", "input", w=1.95)
+    c.ax.set_title("One EBST iteration (Algorithm 1)\nshapes N×C×H×W computed by the kit's modules",
+                   fontsize=TITLE_PT)
     return c.fig

@@ -44,6 +44,23 @@ def test_diagrams_draw_every_preset_they_are_given():
     assert list(diagrams.with_paper("paper", Config.preset("paper"))) == ["paper"]
 
 
+@pytest.mark.parametrize("draw", [diagrams.dmn_diagram, diagrams.ebst_diagram], ids=["dmn", "ebst"])
+def test_every_diagram_label_is_legible_at_readme_width(draw, tmp_path):
+    """GitHub shows a README / docs image about DISPLAY_WIDTH_PX wide: the smallest font of the saved
+    PNG, scaled to that width, is at least MIN_TEXT_PX tall (sub- and superscripts of a formula are
+    smaller by design and not counted)."""
+    from PIL import Image
+
+    from maskgan.viz import save_figure
+    dpi = 110
+    fig = draw(diagrams.with_paper("cpu", Config.preset("cpu")))
+    sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text().strip()]
+    width_px = Image.open(save_figure(fig, tmp_path / "diagram.png", dpi=dpi)).width
+    matplotlib.pyplot.close(fig)
+    smallest_px = min(sizes) * dpi / 72 * diagrams.DISPLAY_WIDTH_PX / width_px
+    assert smallest_px >= diagrams.MIN_TEXT_PX, f"smallest label {smallest_px:.1f} px at README width"
+
+
 def test_pixel_space_has_nothing_between_two_masks():
     a = torch.zeros(8, 8, dtype=torch.long)
     b = torch.full((8, 8), 3, dtype=torch.long)
