@@ -348,7 +348,7 @@ class EBSTIteration:
                           "The blender's gradient is dL/dI^blend * (I^inter - I^outer): where the two renderings "
                           "agree, alpha learns nothing (and the blender does not move at all when they are equal)."])
 
-    def figure(self, n: int = 4):
+    def figure(self, n: int = 4, title: str | None = None):
         """One row per face: the masks, the renderings, alpha (grey = 0.5) and the blend."""
         from .viz import image_grid
         n = min(n, len(self.m_t))
@@ -356,17 +356,27 @@ class EBSTIteration:
                  self.i_inter[i], self.i_outer[i], self.alpha[i] * 2 - 1, self.i_blend[i]] for i in range(n)]
         titles = ["M^t", "M^ref", "M^inter", "M^outer", "I^t", "I^out (stage I)", "I^inter", "I^outer", "alpha",
                   "I^blend"]
-        return image_grid(rows, col_titles=titles, cell=1.3,
-                          title=f"one EBST iteration (lambda_inter = {self.lambda_inter:g}; DMN from {self.start})")
+        return image_grid(rows, col_titles=titles, cell=1.3, title=title or (
+            f"one EBST iteration (lambda_inter = {self.lambda_inter:g}; DMN from {self.start})"))
 
 
-def ebst_iteration(cfg, run, *, device: str | None = None) -> EBSTIteration:
+def ebst_iteration(cfg, run, *, device: str | None = None, trained: bool = False) -> EBSTIteration:
     """One EBST iteration on the first training batch (its faces and reference masks), with the DMN
     EBST starts from (the run's stage-I checkpoint when there is one), the run's frozen MaskVAE and a
-    fresh blender. Needs the MaskVAE checkpoint; writes nothing."""
+    fresh blender. ``trained``: with the DMN and blender of the run's EBST checkpoint instead (the
+    iteration a trained EBST does; its discriminator too when the checkpoint has one, else stage I's).
+    Needs the MaskVAE checkpoint (and with ``trained`` the EBST one); writes nothing."""
     trainer, batch = _prepare("ebst", cfg, run, device)
-    start_ckpt = trainer.run.latest("dmn")
-    start = f"stage I, step {start_ckpt.step}" if start_ckpt is not None else "initialisation (no stage-I checkpoint)"
+    if trained:
+        ckpt = trainer.run.require("ebst")
+        for net in ("dmn", "blender", "disc"):
+            if ckpt.weights(net).exists():
+                ckpt.load(net, trainer.raw(net))
+        start = f"EBST, step {ckpt.step}, with its blender"
+    else:
+        start_ckpt = trainer.run.latest("dmn")
+        start = (f"stage I, step {start_ckpt.step}" if start_ckpt is not None
+                 else "initialisation (no stage-I checkpoint)")
     mask, image, ref = one_hot(batch["label"]), batch["image"], one_hot(batch["ref_label"])
     nets = {**trainer.nets, "maskvae": trainer.vae}
     dmn, vae = trainer.raw("dmn"), trainer.vae
