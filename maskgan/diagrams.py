@@ -247,9 +247,9 @@ def dmn_diagram(configs):
         if key:
             c.note(box, sh(key), "left", down + 0.15)
     c.arrow(style[6].right(), backbone[3].left(), "$s$", label_at=0.42, label_dx=-0.12)
-    c.ax.text(xl - w / 2 + 0.05, rows[5] + 0.25, "AdaIN (Eq. 2), per channel,\nwith $\\gamma$, $\\beta$ read from $s$:\n"
-              "$\\mathrm{AdaIN}(z) = \\gamma\\,(z - \\mu(z))\\,/\\,\\sigma(z) + \\beta$", ha="left", va="top",
-              fontsize=TEXT_PT, linespacing=1.5)
+    adain = ("AdaIN (Eq. 2), per channel,\nwith $\\gamma$, $\\beta$ read from $s$:\n"
+             "$\\mathrm{AdaIN}(z) = \\gamma\\,(z - \\mu(z))\\,/\\,\\sigma(z) + \\beta$")
+    c.ax.text(xl - w / 2 + 0.05, rows[5] + 0.25, adain, ha="left", va="top", fontsize=TEXT_PT, linespacing=1.5)
     settings = _settings(configs, lambda cfg: [("size", cfg.data.size), ("N", cfg.train.batch_size),
                                                ("ngf", cfg.model.dmn.ngf), ("n_down", cfg.model.dmn.n_down),
                                                ("n_blocks", cfg.model.dmn.n_blocks), ("enc_ch", cfg.model.dmn.enc_ch),
