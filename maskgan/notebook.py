@@ -34,8 +34,9 @@ def setup(preset: str, run_dir: str, *, data: str = "", data_root: str = "", dev
     choose_threads()  # the free cores (or $MASKGAN_THREADS / OMP_NUM_THREADS): graceful next to other work
     run = Run(run_dir)
     run.path.mkdir(parents=True, exist_ok=True)
-    print(f"preset {preset}: {cfg.data.dataset} at {cfg.data.size}x{cfg.data.size}, "
-          f"run directory {run.path.resolve()}")
+    # the run directory as the parameters cell gave it (relative to the notebook): no machine path in
+    # the notebooks and screenshots that are shared
+    print(f"preset {preset}: {cfg.data.dataset} at {cfg.data.size}x{cfg.data.size}, run directory {run.path}")
     return cfg, run
 
 
