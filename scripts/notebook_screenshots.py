@@ -154,10 +154,13 @@ def _free_port() -> int:
 
 
 def lab_settings(folder: Path) -> dict[str, str]:
-    """Environment variables that give JupyterLab its own config, settings and workspace folders
-    under ``folder``: every cell rendered (no windowing: cells out of view exist, so they can be
-    scrolled to), no news announcement, a fresh workspace (no restored tabs or sidebars)."""
+    """Environment variables that give JupyterLab its own config, data, settings and workspace
+    folders under ``folder``: every cell rendered (no windowing: cells out of view exist, so they can
+    be scrolled to), no news announcement, a fresh workspace (no restored tabs or sidebars), and a
+    trust database of its own (see :func:`trust`)."""
     config, settings, workspaces = folder / "config", folder / "settings", folder / "workspaces"
+    data = folder / "data"
+    data.mkdir(parents=True, exist_ok=True)
     (config / "labconfig").mkdir(parents=True, exist_ok=True)
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
@@ -165,8 +168,19 @@ def lab_settings(folder: Path) -> dict[str, str]:
     tracker.mkdir(parents=True, exist_ok=True)
     (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     workspaces.mkdir(parents=True, exist_ok=True)
-    return {"JUPYTER_CONFIG_DIR": str(config), "JUPYTERLAB_SETTINGS_DIR": str(settings),
+    return {"JUPYTER_CONFIG_DIR": str(config), "JUPYTER_DATA_DIR": str(data), "JUPYTERLAB_SETTINGS_DIR": str(settings),
             "JUPYTERLAB_WORKSPACES_DIR": str(workspaces)}
+
+
+def trust(path: Path, data_dir: Path) -> None:
+    """Sign the executed notebook in the trust database of ``data_dir`` (the server's
+    ``JUPYTER_DATA_DIR``): JupyterLab renders the outputs of a trusted notebook only, and without it
+    the training cell's progress bar (an ipywidget, its final state saved by nbclient) would show
+    its text fallback, frozen at 0 %."""
+    import nbformat
+    from nbformat.sign import NotebookNotary
+    nb = nbformat.read(path, as_version=4)
+    NotebookNotary(data_dir=str(data_dir)).sign(nb)
 
 
 @contextmanager
@@ -175,6 +189,8 @@ def jupyter_lab(root: Path, settings: Path):
     server (its own process group, kernels included) is stopped afterwards."""
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, **lab_settings(settings)}
+    for nb in root.glob("*.ipynb"):
+        trust(nb, Path(env["JUPYTER_DATA_DIR"]))
     log = settings / "lab.log"
     cmd = [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--allow-root", f"--port={port}",
            "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
@@ -213,15 +229,24 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(5)
 
 
-_WAIT_RENDERED = """(n) => {
+_WAIT_RENDERED = """([n, widgets]) => {
   const cells = document.querySelectorAll('.jp-Notebook .jp-Cell');
   if (cells.length < n) return false;
+  // the widgets (a training cell's progress bar) drawn from the state saved in the notebook
+  const outputs = [...document.querySelectorAll('.jp-OutputArea-output')];
+  if (outputs.some(e => e.innerText.startsWith('Loading widget'))) return false;
+  if (document.querySelectorAll('.jp-OutputArea-output .jupyter-widgets').length < widgets) return false;
   // MathJax 3 has typeset every formula (no raw $...$ left in a rendered markdown cell) and every image has loaded
   const md = [...document.querySelectorAll('.jp-MarkdownOutput')];
   if (md.some(e => /\\$[^$\\s][^$]*\\$/.test(e.innerText))) return false;
   if (document.querySelectorAll('mjx-container').length === 0) return false;
   return [...document.querySelectorAll('.jp-Notebook img')].every(i => i.complete && i.naturalWidth > 0);
 }"""
+
+
+def _widget_outputs(nb) -> int:
+    return sum("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+               for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
 
 def take_screenshots(executed: Path, nb, shots=SHOTS) -> dict[str, bytes]:
@@ -237,7 +262,11 @@ def take_screenshots(executed: Path, nb, shots=SHOTS) -> dict[str, bytes]:
             page = browser.new_page(viewport=VIEWPORT)
             page.goto(f"{url}/doc/tree/{executed.name}?token={token}", timeout=60_000)
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            page.wait_for_function(_WAIT_RENDERED, arg=len(nb.cells), timeout=90_000, polling=500)
+            page.wait_for_function(_WAIT_RENDERED, arg=[len(nb.cells), _widget_outputs(nb)], timeout=90_000,
+                                   polling=500)
+            # widgets restored from the saved state are not connected to a kernel, and ipywidgets marks each
+            # with a red broken-link icon; a user who ran the cell saw the bar without them
+            page.add_style_tag(content=".jupyter-widgets-disconnected::before { display: none !important; }")
             page.keyboard.press("Escape")  # command mode: no cursor blinking in a cell
             page.wait_for_timeout(1500)  # let the layout settle after the last formula
             out = {}
