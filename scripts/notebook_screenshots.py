@@ -251,6 +251,7 @@ def _widget_outputs(nb) -> int:
 
 def take_screenshots(executed: Path, nb, shots=SHOTS) -> dict[str, bytes]:
     """PNG bytes of each shot of the executed notebook, opened in JupyterLab in headless Chromium."""
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
     if not CHROMIUM.exists():
         raise MaskGANError(f"no browser: {CHROMIUM} is missing (`apt-get install -y chromium`)")
@@ -276,6 +277,9 @@ def take_screenshots(executed: Path, nb, shots=SHOTS) -> dict[str, bytes]:
                 page.wait_for_timeout(800)
                 out[shot.name] = page.screenshot()
             return out
+        except PlaywrightError as e:  # a timeout included: say what did not happen
+            raise MaskGANError(f"JupyterLab at {url} did not show {executed} fully rendered (cells, widgets, "
+                               f"MathJax, images): {str(e).splitlines()[0]}") from e
         finally:
             browser.close()
 
@@ -294,7 +298,7 @@ def main(argv=None) -> int:
                     help="screenshot the copy already executed in --workdir instead of running the notebook")
     args = ap.parse_args(argv)
     if args.no_execute and args.workdir is None:
-        raise ConfigError("--no-execute needs --workdir DIR (the folder of an earlier run of this script)")
+        ap.error("--no-execute needs --workdir DIR (the folder of an earlier run of this script)")
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # the kernel inherits these: one torch thread
     os.environ.setdefault("MASKGAN_THREADS", "1")
     tmp = None
@@ -327,6 +331,9 @@ def main(argv=None) -> int:
             print(f"figure: {path}")
     except MaskGANError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 1
     finally:
         if tmp is not None:
