@@ -85,10 +85,9 @@ def _cmd_pipeline(args, demo: bool = False) -> int:
 
 
 def _cmd_publish(args) -> int:
-    from .pipeline import publish_figures
+    from .pipeline import publish_figures, publish_pretrained_figures
     if args.pretrained:
-        from .evaluation.shipped import shipped_figures
-        for path in shipped_figures(args.pretrained):
+        for path in publish_pretrained_figures(args.pretrained):
             print(f"figure: {path}")
         return 0
     if args.run_dir is None:
@@ -300,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                "step: it changes the checkout)")
     p.add_argument("--run-dir", default="runs/demo")
     p.add_argument("--pretrained", nargs="?", const="synthfaces64", default=None, metavar="NAME",
-                   help="instead: draw the shipped models' figures into figures/pretrained_*.png")
+                   help="instead: draw the shipped models' figures into figures/pretrained_*.png and "
+                        "figures/04_ebst_iteration.png")
     p.set_defaults(func=_cmd_publish)
 
     p = sub.add_parser("pipeline", help="run the numbered notebooks with papermill")

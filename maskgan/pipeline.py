@@ -28,7 +28,7 @@ from .io import atomic_write_bytes, atomic_write_json, read_json
 
 __all__ = [
     "NOTEBOOK_DIR", "KERNEL_NAME", "PipelineError", "NotebookResult", "discover_notebooks", "in_pipeline",
-    "run_pipeline", "publish_figures",
+    "run_pipeline", "publish_figures", "publish_pretrained_figures",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -202,3 +202,26 @@ def publish_figures(run_dir: Path | str, dest: Path | str = REPO_ROOT / "figures
         atomic_write_bytes(dest / f.name, f.read_bytes())
         copied.append(dest / f.name)
     return copied
+
+
+def publish_pretrained_figures(name: str | None = None, dest: Path | str = REPO_ROOT / "figures") -> list[Path]:
+    """The shipped models' figures in ``dest`` (``python -m maskgan publish-figures --pretrained``):
+    :func:`maskgan.evaluation.shipped.shipped_figures` (``pretrained_*.png``), and notebook 04's live
+    EBST iteration drawn with the shipped MaskVAE, the shipped EBST's DMN and blender and stage I's
+    discriminator (``04_ebst_iteration.png``, :func:`maskgan.inspect_training.ebst_iteration`). Nothing
+    is written into ``pretrained/``: the iteration's updates stay in memory."""
+    from .evaluation.shipped import shipped_figures
+    from .inspect_training import ebst_iteration
+    from .pretrained import DEFAULT_PRETRAINED, pretrained_run
+    from .viz import save_figure
+    name = name or DEFAULT_PRETRAINED
+    written = shipped_figures(name, dest)
+    run = pretrained_run(name)
+    if run.has("ebst"):
+        it = ebst_iteration(run.config("ebst"), run, device="cpu", trained=True)
+        steps = {s: run.latest(s).step for s in ("vae", "dmn", "ebst")}
+        fig = it.figure(title=f"Shipped models: one EBST iteration (lambda_inter = {it.lambda_inter:g}): MaskVAE "
+                              f"step {steps['vae']:,}, DMN and blender of EBST step {steps['ebst']:,}, D of stage I "
+                              f"step {steps['dmn']:,}")
+        written.append(save_figure(fig, Path(dest) / "04_ebst_iteration.png"))
+    return written

@@ -1,5 +1,5 @@
 """The shipped models' figures (``python -m maskgan publish-figures --pretrained``,
-maskgan.evaluation.shipped.shipped_figures): notebook 04's live EBST iteration drawn with the shipped
+maskgan.pipeline.publish_pretrained_figures): notebook 04's live EBST iteration drawn with the shipped
 MaskVAE, EBST DMN and blender, next to the evaluation figures, and nothing written into pretrained/."""
 import matplotlib
 
@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from maskgan import pretrained as pt
-from maskgan.evaluation.shipped import shipped_figures
 from maskgan.inspect_training import ebst_iteration
 from maskgan.labels import one_hot
 from maskgan.nn import build_blender
+from maskgan.pipeline import publish_pretrained_figures
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -49,7 +49,7 @@ def test_a_trained_ebst_iteration_renders_with_the_ebst_dmn_and_blender():
 def test_publishing_the_shipped_figures_draws_the_ebst_iteration_and_writes_nothing_into_pretrained(tmp_path):
     shipped = pt.pretrained_dir(pt.DEFAULT_PRETRAINED)
     before = _tree(shipped)
-    written = shipped_figures(dest=tmp_path)
+    written = publish_pretrained_figures(dest=tmp_path)
     names = {p.name for p in written}
     assert "04_ebst_iteration.png" in names and "pretrained_composite_examples.png" in names
     assert all(p.parent == tmp_path and p.stat().st_size > 10_000 for p in written)

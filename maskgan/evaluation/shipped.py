@@ -185,9 +185,7 @@ def shipped_figures(name: str = DEFAULT_PRETRAINED, dest: Path | str | None = No
     """The README's figures of a shipped model set, saved as ``<dest>/pretrained_<figure>.png`` (default
     ``dest``: the repository's ``figures/``; a developer's step, ``python -m maskgan publish-figures
     --pretrained``): the evaluation's mask-fidelity, edit-PSNR and edit-example figures, the
-    stroke-edit examples, and stage I's edits re-rendered and composited; and, as
-    ``04_ebst_iteration.png`` (notebook 04's figure), one EBST iteration of the shipped MaskVAE, the
-    shipped EBST's DMN and blender and stage I's discriminator. Nothing is written into the shipped folder."""
+    stroke-edit examples, and stage I's edits re-rendered and composited. Nothing is written into the shipped folder."""
     from ..pretrained import pretrained_run
     from ..viz import save_figure
     from .report import eval_figures
@@ -203,27 +201,12 @@ def shipped_figures(name: str = DEFAULT_PRETRAINED, dest: Path | str | None = No
     figs["06_composite_examples"] = blend_examples_figure(
         gens["dmn"], cfg.data.size, index=3, title="Shipped stage I: the paper's re-render, or composited into the "
                                                    "original (SynthFaces test face 3)")
-    names = {key: f"pretrained_{key.removeprefix('06_')}.png" for key in figs}
-    if run.has("ebst"):
-        figs["04_ebst_iteration"] = _shipped_ebst_iteration(run)
-        names["04_ebst_iteration"] = "04_ebst_iteration.png"
     written = []
     for key, fig in figs.items():
-        path = dest / names[key]
+        path = dest / f"pretrained_{key.removeprefix('06_')}.png"
         save_figure(fig, path)
         written.append(path)
     return written
-
-
-def _shipped_ebst_iteration(run: Run):
-    """Notebook 04's live EBST iteration drawn with the shipped models (the training batch of the
-    cpu preset; the optimizers' updates stay in memory)."""
-    from ..inspect_training import ebst_iteration
-    it = ebst_iteration(run.config("ebst"), run, device="cpu", trained=True)
-    steps = {s: run.latest(s).step for s in ("vae", "dmn", "ebst")}
-    return it.figure(title=f"Shipped models: one EBST iteration (lambda_inter = {it.lambda_inter:g}): MaskVAE step "
-                           f"{steps['vae']:,}, DMN and blender of EBST step {steps['ebst']:,}, D of stage I step "
-                           f"{steps['dmn']:,}")
 
 
 def record_evaluation(name: str, evaluation) -> Path:
