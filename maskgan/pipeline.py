@@ -213,15 +213,19 @@ def publish_pretrained_figures(name: str | None = None, dest: Path | str = REPO_
     from .evaluation.shipped import shipped_figures
     from .inspect_training import ebst_iteration
     from .pretrained import DEFAULT_PRETRAINED, pretrained_run
+    from .stages import get_stage
     from .viz import save_figure
     name = name or DEFAULT_PRETRAINED
     written = shipped_figures(name, dest)
     run = pretrained_run(name)
     if run.has("ebst"):
         it = ebst_iteration(run.config("ebst"), run, device="cpu", trained=True)
-        steps = {s: run.latest(s).step for s in ("vae", "dmn", "ebst")}
+        spec = get_stage("ebst")  # its MaskVAE (needs) and the stage-I checkpoint it starts from
+
+        def step(stage: str) -> str:
+            return f"{run.latest(stage).step:,}"
         fig = it.figure(title=f"Shipped models: one EBST iteration (lambda_inter = {it.lambda_inter:g}): MaskVAE "
-                              f"step {steps['vae']:,}, DMN and blender of EBST step {steps['ebst']:,}, D of stage I "
-                              f"step {steps['dmn']:,}")
+                              f"step {step(spec.needs[0])}, DMN and blender of EBST step {step(spec.name)}, D of stage "
+                              f"I step {step(spec.starts_from)}")
         written.append(save_figure(fig, Path(dest) / "04_ebst_iteration.png"))
     return written
