@@ -94,6 +94,7 @@ class Editor:
         self.stage = None
         self.cfg = None
         self.source = None  # where the weights come from (a run directory, "pretrained", ...)
+        self.resample = "lanczos"  # how open_faces resizes faces ("bicubic" for the authors' imported generator)
 
     @classmethod
     def from_run(cls, run_dir: Path | str | Run, stage: str = "auto", device: str = "cpu") -> "Editor":
@@ -116,6 +117,8 @@ class Editor:
         dmn, cfg, ckpt = run.generator(found, device)
         editor = cls(dmn, run.maskvae(device) if run.has("vae") else None, device)
         editor.stage, editor.cfg, editor.source = found, cfg, f"{run.path} ({found}, step {ckpt.step})"
+        from .interop.authors import faces_resample
+        editor.resample = faces_resample(ckpt.record())
         return editor
 
     # --- style ---------------------------------------------------------------------------
@@ -185,12 +188,13 @@ class Editor:
 
     def open_faces(self, folder, parser=None):
         """The faces of ``folder`` at this editor's size (:func:`maskgan.photo.open_faces`: image +
-        mask pairs; images without a mask are cropped and parsed by ``parser`` when given)."""
+        mask pairs; images without a mask are cropped and parsed by ``parser`` when given), resized
+        as :attr:`resample` says (BICUBIC for the authors' imported generator, as their demo does)."""
         from .photo import open_faces
         if self.cfg is None:
             raise ConfigError("this editor has no config, so its image size is unknown: use "
                               "maskgan.photo.open_faces(folder, size, parser) with the size of its faces")
-        return open_faces(folder, int(self.cfg.data.size), parser=parser)
+        return open_faces(folder, int(self.cfg.data.size), parser=parser, resample=self.resample)
 
     def edit(self, image: torch.Tensor, label: torch.Tensor, edited_label: torch.Tensor, key=None) -> torch.Tensor:
         """Render ``edited_label`` in the style of ``(image, label)``: the kit's one-line edit."""

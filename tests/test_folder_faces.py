@@ -79,7 +79,7 @@ def test_a_mask_with_values_outside_0_to_18_names_the_file_and_values(tmp_path):
 def test_a_colour_mask_is_refused_with_its_mode(tmp_path):
     _save(_photo(32, 32), tmp_path / "x.jpg")
     _save(np.zeros((32, 32, 3), np.uint8), tmp_path / "x.png")
-    with pytest.raises(DataError, match=r"x\.png is a mode 'RGB' image; a mask must be a single-channel PNG"):
+    with pytest.raises(DataError, match=r"x\.png is a mode 'RGB' image; a mask must be a single-channel label map"):
         FolderFaces(tmp_path, 32)[0]
 
 

@@ -320,6 +320,25 @@ def test_imported_vae_stage_encodes_and_decodes_like_the_reference(demo_vae, imp
     assert maxdiff(vae.decode(mu), demo_vae.decode(their_mu)) <= TOL
 
 
+def test_the_authors_generator_reads_faces_with_bicubic_as_their_demo_does(imported_editor, files):
+    """Issue 24, item 8: their demo resizes inputs with BICUBIC; the kit's models keep LANCZOS."""
+    import numpy as np
+    from PIL import Image
+    folder = files / "faces_1024"
+    folder.mkdir()
+    photo = np.random.default_rng(8).integers(0, 256, (64, 64, 3), dtype=np.uint8).repeat(16, 0).repeat(16, 1)
+    Image.fromarray(photo).save(folder / "0.jpg", quality=95)
+    Image.fromarray(np.zeros((512, 512), np.uint8)).save(folder / "0.png")
+    assert imported_editor.resample == "bicubic"
+    faces = imported_editor.open_faces(folder)
+    assert faces.resample == "bicubic"
+    stored = Image.open(folder / "0.jpg").convert("RGB")
+    for f, filt in (("bicubic", Image.BICUBIC), ("lanczos", Image.LANCZOS)):
+        want = torch.from_numpy(np.asarray(stored.resize((512, 512), filt), np.float32) / 127.5 - 1).permute(2, 0, 1)
+        close = float((faces[0]["image"] - want).abs().max()) < 1e-6
+        assert close == (f == "bicubic"), f
+
+
 def test_import_authors_refuses_the_vae_at_another_size(generator_file, vae_file, files):
     with pytest.raises(WeightsImportError, match="512x512 masks only"):
         A.import_authors(generator_file, files / "run_256", vae=vae_file, size=256)

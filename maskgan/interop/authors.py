@@ -61,6 +61,7 @@ __all__ = [
     "authors_generator_to_kit",
     "authors_vae_to_kit",
     "describe_weights",
+    "faces_resample",
     "import_authors",
     "load_authors_blender",
     "load_authors_generator",
@@ -431,3 +432,13 @@ def import_authors(generator, run_dir, *, blender=None, vae=None, size: int = 51
         written["stages"]["vae"] = {"checkpoint": str(ckpt), "files": {"maskvae": vae_info},
                                     "weights": ["maskvae.safetensors"]}
     return written
+
+
+def faces_resample(record: dict) -> str:
+    """How to resize faces for the generator of a checkpoint (its ``config.json`` record):
+    ``"bicubic"`` when it is the authors' generator imported by :func:`import_authors` (their demo
+    resizes its inputs with BICUBIC, DESIGN.md section 5: read faces as their pipeline does), else
+    ``"lanczos"``, the kit's own (its training data are prepared with it)."""
+    files = (record.get("imported") or {}).get("files") or {}
+    return "bicubic" if any(f.get("kind") == KIND_GENERATOR for f in files.values() if isinstance(f, dict)) \
+        else "lanczos"
