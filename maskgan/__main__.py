@@ -44,14 +44,49 @@ def _parse_set(items: list[str] | None) -> dict:
     return out
 
 
-def _positive(text: str) -> int:
+# --- argparse types of the numeric options: a bad value is refused by the parser, naming the option
+# (``argument --n: expected a positive whole number, got -1``), before any work is done.
+
+def _whole(text: str, what: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of steps, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (counts, sizes, workers)."""
+    value = _whole(text, "a positive whole number")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number >= 0 (seeds; counts where 0 means none)."""
+    value = _whole(text, "a whole number >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    """argparse type: a positive number of training steps."""
+    value = _whole(text, "a whole number of steps")
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number of steps, got {value}")
     return value
+
+
+def seed_list(text: str) -> list[int]:
+    """argparse type: comma-separated distinct seeds >= 0, e.g. ``0,1,2``."""
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers >= 0 (e.g. 0,1,2), got {text!r}")
+    seeds = [int(p) for p in parts]
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds, got {text!r} (a seed twice trains the same run)")
+    return seeds
 
 
 def _add_run_args(p: argparse.ArgumentParser, run_dir: bool = True) -> None:
@@ -64,7 +99,7 @@ def _add_run_args(p: argparse.ArgumentParser, run_dir: bool = True) -> None:
                    help="dataset (default: the preset's: synthfaces for smoke/cpu, celebamask-hq for paper)")
     p.add_argument("--data-root", default="", help="prepared folder (required for celebamask-hq)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="config override, repeatable (e.g. --set model.dmn.ngf=32)")
 
@@ -156,8 +191,7 @@ def _cmd_study(args) -> int:
         if args.run_dir:
             raise ConfigError("study --train trains into --root/seed_<s>; give --root, not --run-dir")
         cfg, root = _run_config(args)
-        seeds = [int(s) for s in args.seeds.split(",")]
-        result = run_study(args.root or root, cfg, seeds, vary_stage_one=args.vary_stage_one, n=args.n,
+        result = run_study(args.root or root, cfg, args.seeds, vary_stage_one=args.vary_stage_one, n=args.n,
                            n_edits=args.edits)
     elif args.run_dir:
         result = read_study(args.run_dir)
@@ -282,9 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the models shipped in pretrained/NAME (default synthfaces64): print their recorded "
                         "evaluation (with --measure: measure it again, read-only)")
     p.add_argument("--measure", action="store_true", help="with --pretrained: evaluate the shipped files now")
-    p.add_argument("--n", type=int, default=None, help="test faces (default: the run's eval.faces)")
-    p.add_argument("--edits", type=int, default=None,
-                   help="SynthFaces edit pairs per edit family (default: the run's eval.edits)")
+    p.add_argument("--n", type=positive_int, default=None, help="test faces (default: the run's eval.faces)")
+    p.add_argument("--edits", type=non_negative_int, default=None,
+                   help="SynthFaces edit pairs per edit family (default: the run's eval.edits; 0 skips them)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, mps (default: the run's)")
     p.add_argument("--preset", default=None, choices=["smoke", "cpu", "paper"],
                    help="take the evaluation settings (the parser and eval sections) from this preset")
@@ -298,17 +332,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ablation", help="p2p vs dmn vs ebst vs the equal-updates control: train what the run "
                                         "lacks, then evaluate")
     _add_run_args(p)
-    p.add_argument("--n", type=int, default=None, help="test faces (default: the preset's eval.faces)")
-    p.add_argument("--edits", type=int, default=None, help="edit pairs per family (default: eval.edits)")
+    p.add_argument("--n", type=positive_int, default=None, help="test faces (default: the preset's eval.faces)")
+    p.add_argument("--edits", type=non_negative_int, default=None, help="edit pairs per family (default: eval.edits)")
     p.add_argument("--figures", action="store_true", help="also save the figures of notebook 06")
     p.set_defaults(func=_cmd_ablation)
 
     p = sub.add_parser("curves", help="learning curves: measure every kept checkpoint of a stage")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--stage", default="dmn", help="a generator stage or vae (default: dmn)")
-    p.add_argument("--n", type=int, default=None, help="test faces (default: the run's eval.faces; vae: 200 masks)")
-    p.add_argument("--edits", type=int, default=None, help="edit pairs per family (default: the run's eval.edits)")
-    p.add_argument("--every", type=int, default=1, help="measure every N-th kept checkpoint (and the last)")
+    p.add_argument("--n", type=positive_int, default=None,
+                   help="test faces (default: the run's eval.faces; vae: 200 masks)")
+    p.add_argument("--edits", type=non_negative_int, default=None,
+                   help="edit pairs per family (default: the run's eval.edits)")
+    p.add_argument("--every", type=positive_int, default=1, help="measure every N-th kept checkpoint (and the last)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, mps (default: cpu)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override the evaluation config (e.g. --set parser.steps=2000)")
@@ -320,11 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", action="store_true",
                    help="train and evaluate the study first, into --root/seed_<s> (see maskgan.evaluation.study)")
     p.add_argument("--root", default=None, help="with --train: the study's folder (default runs/<preset>)")
-    p.add_argument("--seeds", default="0,1,2", help="with --train: comma-separated training seeds")
+    p.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="with --train: comma-separated training seeds")
     p.add_argument("--vary-stage-one", action="store_true",
                    help="with --train: every seed trains its own stage I, baseline and dmn_matched too")
-    p.add_argument("--n", type=int, default=None, help="with --train: test faces")
-    p.add_argument("--edits", type=int, default=None, help="with --train: edit pairs per family")
+    p.add_argument("--n", type=positive_int, default=None, help="with --train: test faces")
+    p.add_argument("--edits", type=non_negative_int, default=None, help="with --train: edit pairs per family")
     _add_run_args(p, run_dir=False)
     p.add_argument("--out", default=None, help="also write the study as JSON here")
     p.set_defaults(func=_cmd_study)
@@ -337,30 +373,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", required=True, help="JSON file: the preset, commands and notes of the training")
     p.add_argument("--history", default=None, help="JSON file: per stage, notes on earlier training sessions")
     p.add_argument("--overwrite", action="store_true", help="replace an existing pretrained/NAME")
-    p.add_argument("--n", type=int, default=None, help="test faces of the recorded evaluation")
-    p.add_argument("--edits", type=int, default=None, help="edit pairs per family of the recorded evaluation")
+    p.add_argument("--n", type=positive_int, default=None, help="test faces of the recorded evaluation")
+    p.add_argument("--edits", type=non_negative_int, default=None,
+                   help="edit pairs per family of the recorded evaluation")
     p.set_defaults(func=_cmd_export_pretrained)
 
     p = sub.add_parser("synth", help="write SynthFaces to disk (prepared-folder layout)")
     p.add_argument("--out", required=True)
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--train", type=int, default=2000)
-    p.add_argument("--val", type=int, default=200)
-    p.add_argument("--test", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--size", type=positive_int, default=128)
+    p.add_argument("--train", type=non_negative_int, default=2000)
+    p.add_argument("--val", type=non_negative_int, default=200)
+    p.add_argument("--test", type=non_negative_int, default=200)
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--workers", type=positive_int, default=1)
     p.set_defaults(func=_cmd_synth)
 
     from .data.celebamask import OFFICIAL_PART_SIZE
     p = sub.add_parser("prepare-celebamask", help="official CelebAMask-HQ archive -> prepared folder")
     p.add_argument("--src", required=True, help="the unpacked CelebAMask-HQ folder")
     p.add_argument("--out", required=True, help="prepared folder to create or resume")
-    p.add_argument("--size", type=int, default=512, help="output side in pixels (default 512)")
-    p.add_argument("--workers", type=int, default=4, help="parallel processes (default 4)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N images")
+    p.add_argument("--size", type=positive_int, default=512, help="output side in pixels (default 512)")
+    p.add_argument("--workers", type=positive_int, default=4, help="parallel processes (default 4)")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
     p.add_argument("--on-error", default="raise", choices=["raise", "report"],
                    help="'raise': fail if any input is bad (default); 'report': skip bad faces")
-    p.add_argument("--part-size", type=int, default=OFFICIAL_PART_SIZE,
+    p.add_argument("--part-size", type=positive_int, default=OFFICIAL_PART_SIZE,
                    help=f"side of the part-mask PNGs (default {OFFICIAL_PART_SIZE}, the official size)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_prepare)

@@ -51,6 +51,7 @@ def _cmd_parser(args) -> int:
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``import-weights`` command to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
+    from ..__main__ import positive_int
     p = subparsers.add_parser(
         "import-weights", help="import foreign weights: the MaskGAN authors' networks, BiSeNet, their U-Net parser",
         description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,7 +62,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--run-dir", required=True, help="new run directory to write (stages dmn and vae)")
     g.add_argument("--blender", default=None, help="their alpha blender state dict (define_B), saved beside the DMN")
     g.add_argument("--vae", default=None, help="their MaskVAE state dict (VAE(19, 32, 32, 1024); 512x512 only)")
-    g.add_argument("--size", type=int, default=512, help="image size of the run's config (default: 512)")
+    g.add_argument("--size", type=positive_int, default=512, help="image size of the run's config (default: 512)")
     g.set_defaults(func=_cmd_authors)
 
     for kind, help_text in (("bisenet", "BiSeNet face parser (zllrunning/face-parsing.PyTorch 79999_iter.pth)"),
