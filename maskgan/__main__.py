@@ -27,7 +27,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import ConfigError, MaskGANError
+from .errors import ConfigError, MaskGANError, storage_error
 
 
 def _parse_set(items: list[str] | None) -> dict:
@@ -433,6 +433,16 @@ def _interrupted(args) -> str:
             "(add the same --preset/--set options).")
 
 
+def _output_of(args) -> str | None:
+    """The folder or file the command writes (named in a message about an OS error without a file name)."""
+    for key in ("run_dir", "out", "root"):
+        value = getattr(args, key, None)
+        value = value[0] if isinstance(value, list) and value else value
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -442,6 +452,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a read-only folder, a file where a folder belongs: the kit's error too
+        if args.debug:
+            raise
+        print(f"error: {storage_error(e, _output_of(args))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if args.debug:

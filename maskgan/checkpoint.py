@@ -26,6 +26,7 @@ exist. Checkpoints written before manifests existed are accepted as they are.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -44,13 +45,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .errors import CheckpointError, RunLocked
+from .errors import CheckpointError, MaskGANError, RunLocked, storage_error
 from .io import atomic_write_json, read_json
 
 __all__ = [
     "Checkpoint", "save_checkpoint", "find_checkpoint", "list_checkpoints", "latest_checkpoint", "load_state",
     "load_weights", "save_weights", "rng_state", "set_rng_state", "clean_leftovers", "StageLock", "sha256_file",
-    "LATEST", "MANIFEST", "check_file", "file_record",
+    "LATEST", "MANIFEST", "check_file", "file_record", "remove_tmp_files",
 ]
 
 LATEST = "latest.json"
@@ -370,10 +371,11 @@ def save_checkpoint(stage_dir: Path | str, step: int, nets: dict[str, torch.nn.M
     schedule ...); the step and the RNG states are added here. Only the newest ``keep`` are kept.
     """
     ckpt_root = Path(stage_dir) / "checkpoints"
-    ckpt_root.mkdir(parents=True, exist_ok=True)
     final = ckpt_root / f"{_STEP_PREFIX}{step:07d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp_step_{step:07d}_", dir=ckpt_root))
+    tmp = None
     try:
+        ckpt_root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp_step_{step:07d}_", dir=ckpt_root))
         for name, net in nets.items():
             save_weights(net, tmp / f"{name}.safetensors")
         atomic_write_json(tmp / "config.json", config)
@@ -387,15 +389,50 @@ def save_checkpoint(stage_dir: Path | str, step: int, nets: dict[str, torch.nn.M
             shutil.rmtree(final)
         os.replace(tmp, final)
         _fsync_dir(ckpt_root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        atomic_write_json(ckpt_root / LATEST, {"step": step, "path": final.name})
+        _fsync_dir(ckpt_root)
+    except BaseException as e:
+        full = isinstance(e, RuntimeError) and _disk_full(ckpt_root)  # before the removal frees space
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) or full:
+            raise _write_error(e, final) from e
         raise
-    atomic_write_json(ckpt_root / LATEST, {"step": step, "path": final.name})
-    _fsync_dir(ckpt_root)
     old = [c.path for c in list_checkpoints(stage_dir) if c.path != final]
     for p in old[max(0, keep - 1):]:
         shutil.rmtree(p, ignore_errors=True)
     return final
+
+
+def _disk_full(folder: Path, margin: int = 1 << 20) -> bool:
+    """Whether the disk holding ``folder`` has less than ``margin`` bytes left (torch.save reports a
+    full disk as a RuntimeError about its zip writer, not as the OSError it is)."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
+
+
+def _write_error(e: BaseException, target: Path) -> BaseException:
+    """The kit's error for a failed checkpoint write of ``target`` (errors of the kit pass unchanged)."""
+    if isinstance(e, MaskGANError):
+        return e
+    if isinstance(e, OSError):
+        return storage_error(e, target)
+    return storage_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), target)
+
+
+def remove_tmp_files(folder: Path | str) -> list[Path]:
+    """Remove the temporary files of atomic writes that a killed process left in ``folder``
+    (``.<name>.<random>.tmp``, written by :mod:`maskgan.io` and :func:`save_weights`); call it only
+    when no other process writes there. Returns what was removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file()]
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed
 
 
 def clean_leftovers(stage_dir: Path | str) -> list[Path]:
@@ -409,9 +446,7 @@ def clean_leftovers(stage_dir: Path | str) -> list[Path]:
             if p.name.startswith(".tmp_step_") and p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(p)
-            elif p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file():
-                p.unlink(missing_ok=True)
-                removed.append(p)
+        removed += remove_tmp_files(folder)
     return removed
 
 

@@ -438,3 +438,50 @@ def test_import_weights_command_reports_errors_as_maskgan_errors(files):
                               "--run-dir", str(files / "run_absent")])
     with pytest.raises(MaskGANError, match="absent.pth does not exist"):
         args.func(args)
+
+
+def _import(*argv):
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["import-weights", *map(str, argv)])
+    return args.func(args)
+
+
+def test_a_second_parser_import_is_refused_unless_overwrite_is_asked_for(bisenet_file, files):
+    out = files / "run_twice"
+    assert _import("bisenet", bisenet_file, "--out", out) == 0
+    first = (out / "face_parsers" / "bisenet.json").read_text()
+    with pytest.raises(WeightsImportError, match=r"bisenet\.safetensors already holds an imported bisenet parser; "
+                                                 r"pass --overwrite"):
+        _import("bisenet", bisenet_file, "--out", out)  # before: replaced without a word
+    assert (out / "face_parsers" / "bisenet.json").read_text() == first
+    assert _import("bisenet", bisenet_file, "--out", out, "--overwrite") == 0
+
+
+def test_a_folder_given_as_the_weights_file_is_called_a_folder(files):
+    folder = files / "downloads"
+    folder.mkdir(exist_ok=True)
+    with pytest.raises(WeightsImportError, match=r"downloads is a folder; name the parser's file itself \(79999_iter"):
+        _import("bisenet", folder, "--out", files / "run_folder")  # before: ".../bisenet.safetensors does not exist"
+    with pytest.raises(WeightsImportError, match=r"downloads is a folder; name the file itself"):
+        _import("authors-generator", folder, "--run-dir", files / "run_folder")
+
+
+def test_an_import_removes_the_temporary_files_a_killed_import_left(bisenet_file, files):
+    out = files / "run_killed"
+    (out / "face_parsers").mkdir(parents=True)
+    leftover = out / "face_parsers" / ".bisenet.safetensors.k2x9abcd.tmp"  # what a kill during save_weights leaves
+    leftover.write_bytes(b"half a file")
+    assert _import("bisenet", bisenet_file, "--out", out) == 0
+    assert sorted(p.name for p in (out / "face_parsers").iterdir()) == ["bisenet.json", "bisenet.safetensors"]
+
+
+def test_a_generator_import_removes_what_a_killed_import_left(generator_file, files):
+    run_dir = files / "run_killed_generator"
+    ckpts = run_dir / "dmn" / "checkpoints"
+    (ckpts / ".tmp_step_0000000_x1y2").mkdir(parents=True)  # a kill inside save_checkpoint
+    (ckpts / ".tmp_step_0000000_x1y2" / "dmn.safetensors").write_bytes(b"half")
+    (run_dir / "dmn" / ".config.json.ab12cd.tmp").write_bytes(b"{")
+    A.import_authors(generator_file, run_dir, size=256)
+    assert sorted(p.name for p in ckpts.iterdir()) == ["latest.json", "step_0000000"]
+    assert not list((run_dir / "dmn").glob(".*.tmp")) and not (run_dir / "dmn" / ".lock").exists()
