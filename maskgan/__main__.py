@@ -267,7 +267,9 @@ def _cmd_prepare(args) -> int:
 
 def _cmd_bench(args) -> int:
     from .bench import run_benchmarks
-    run_benchmarks(only=args.only, out=args.out, device=args.device)
+    from .device import resolve_device
+    device = str(resolve_device(args.device))  # cuda on a CPU-only torch: said before any benchmark runs
+    run_benchmarks(only=args.only, out=args.out, device=device)
     return 0
 
 
@@ -417,8 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupted(args) -> str:
+def _interrupted(args, error: BaseException | None = None, argv: list[str] | None = None) -> str:
     """What a Ctrl-C leaves behind, and how to continue."""
+    from .pipeline import PipelineInterrupted
+    if isinstance(error, PipelineInterrupted):
+        import shlex
+        return error.message("python -m maskgan " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])))
     hint = getattr(args, "_interrupt_hint", None)
     if hint is None:
         return "interrupted; everything written so far is complete (every write of the kit is atomic)."
@@ -458,10 +464,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {storage_error(e, _output_of(args))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         if args.debug:
             raise
-        print(f"\n{_interrupted(args)}", file=sys.stderr)
+        print(f"\n{_interrupted(args, e, argv)}", file=sys.stderr)
         return 130
 
 
