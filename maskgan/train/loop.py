@@ -36,7 +36,7 @@ from ..checkpoint import Checkpoint, clean_leftovers, save_checkpoint, set_rng_s
 from ..config import Config, migrate
 from ..data import class_weights
 from ..device import resolve_device
-from ..errors import CheckpointError, TrainingError
+from ..errors import CheckpointError, MaskGANError, TrainingError, storage_error
 from ..io import atomic_write_json, atomic_write_text
 from ..run import Run, read_jsonl
 from ..stages import get_stage, identity
@@ -453,12 +453,17 @@ class Trainer:
             torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        self.stage_dir.mkdir(parents=True, exist_ok=True)
-        lock = self.run.lock(self.stage) if self.is_main else nullcontext()
-        with lock:
-            if self.is_main:
-                clean_leftovers(self.stage_dir)
-            return self._fit(dataset, steps)
+        try:
+            self.stage_dir.mkdir(parents=True, exist_ok=True)
+            lock = self.run.lock(self.stage) if self.is_main else nullcontext()
+            with lock:
+                if self.is_main:
+                    clean_leftovers(self.stage_dir)
+                return self._fit(dataset, steps)
+        except OSError as e:  # a full disk, a read-only run directory ...: the kit's error, naming the folder
+            if isinstance(e, MaskGANError):
+                raise
+            raise storage_error(e, self.stage_dir) from e
 
     def _fit(self, dataset, steps: int | None) -> dict:
         torch.manual_seed(self.cfg.seed)
