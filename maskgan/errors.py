@@ -19,7 +19,7 @@ from pathlib import Path
 __all__ = [
     "MaskGANError", "ConfigError", "LabelError", "DataError", "DataMissing", "CheckpointError", "StageMissing",
     "TrainingError", "RunLocked", "WeightsImportError", "PipelineError", "PreparationError", "StorageError",
-    "storage_error",
+    "storage_error", "NoSuchFace",
 ]
 
 
@@ -37,6 +37,10 @@ class LabelError(MaskGANError, ValueError):
 
 class DataError(MaskGANError, ValueError):
     """A dataset file is missing, unreadable or inconsistent (the message names the file)."""
+
+
+class NoSuchFace(ConfigError, IndexError):
+    """A face index or name that the app's face bank does not have (the message gives the valid range)."""
 
 
 class DataMissing(DataError, FileNotFoundError):

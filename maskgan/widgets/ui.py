@@ -122,7 +122,7 @@ class InterpolationController(_Panel):
 
         opts = bank.options
         self.face_a = w.Dropdown(options=opts, value=bank.index(face_a), description="face A")
-        self.face_b = w.Dropdown(options=opts, value=bank.index(min(face_b, len(bank) - 1)), description="face B")
+        self.face_b = w.Dropdown(options=opts, value=bank.other(face_b), description="face B")
         self.slider = w.FloatSlider(value=t, min=self.T_MIN, max=self.T_MAX, step=self.T_STEP, description="t",
                                     readout_format="+.2f", continuous_update=True,
                                     layout=w.Layout(width="420px"))
@@ -284,7 +284,7 @@ class MaskEditorController(_Panel):
         self.canvas = Canvas(width=px, height=px, layout=w.Layout(width=f"{px}px", height=f"{px}px"))
         self.undo_button = w.Button(description="undo", icon="undo")
         self.reset_button = w.Button(description="reset", icon="refresh")
-        self.donor = w.Dropdown(options=bank.options, value=bank.index(min(donor, len(bank) - 1)),
+        self.donor = w.Dropdown(options=bank.options, value=bank.other(donor),
                                 description="hair from")
         self.edit_buttons = {name: w.Button(description=name, layout=w.Layout(width="160px"))
                              for name in ONE_CLICK_EDITS}
@@ -535,7 +535,7 @@ class StyleCopyController(_Panel):
         self.mask_face = w.Dropdown(options=mask_opts,
                                     value=self.EDITED if mask_source is not None else bank.index(mask_face),
                                     description="mask of")
-        self.reference = w.Dropdown(options=opts, value=bank.index(min(reference, len(bank) - 1)),
+        self.reference = w.Dropdown(options=opts, value=bank.other(reference),
                                     description="style of")
         self.mask_image, self.reference_image, self.image = self._image(), self._image(), self._image()
         for widget in (self.mask_face, self.reference):
