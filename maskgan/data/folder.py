@@ -326,6 +326,23 @@ class FolderFaces(Dataset):
         item = self.photo(read_rgb(path, str(path)), self.size, str(path))
         return {"image": item["image"], "label": item["label"], "name": name}
 
+    def problems(self) -> list[str]:
+        """Read every file of the folder once (each image at full resolution, each mask with its ids and
+        aspect ratio; images without a mask are read, not parsed) and return what is wrong, one line per
+        file (empty: every face can be used). ``make app``'s pre-check calls it, so a bad file is named
+        before the page opens, not in a widget callback."""
+        found = []
+        for name in self.names:
+            path = self.images[name]
+            try:
+                if name in self.masks:
+                    read_face(path, self.masks[name], self.size, name, resample=self.resample)
+                else:
+                    read_rgb(path, str(path))
+            except DataError as e:
+                found.append(str(e))
+        return found
+
     def __repr__(self) -> str:
         parsed = f", {len(self.unmasked)} parsed" if self.unmasked else ""
         how = "" if self.resample == "lanczos" else f", resample={self.resample!r}"
