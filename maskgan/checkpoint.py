@@ -51,7 +51,7 @@ from .io import atomic_write_json, read_json
 __all__ = [
     "Checkpoint", "save_checkpoint", "find_checkpoint", "list_checkpoints", "latest_checkpoint", "load_state",
     "load_weights", "save_weights", "rng_state", "set_rng_state", "clean_leftovers", "StageLock", "sha256_file",
-    "LATEST", "MANIFEST", "check_file", "file_record", "remove_tmp_files",
+    "LATEST", "MANIFEST", "check_file", "file_record", "remove_tmp_files", "ConfigChanged",
 ]
 
 LATEST = "latest.json"
@@ -265,12 +265,25 @@ class Checkpoint:
             raise CheckpointError(f"{path} is damaged: {e}") from None
 
     def verify(self) -> None:
-        """Check every file against the manifest; raise naming the file and both digests."""
+        """Check every file against the manifest; raise naming the file and both digests. When only
+        ``config.json`` differs (edited by hand; the weights are intact) the error is a
+        :class:`ConfigChanged`, so that the message can say so."""
         manifest = self.manifest()
         if manifest is None:
             return  # written before manifests existed: nothing to check against
-        for name, expected in manifest.get("files", {}).items():
-            check_file(self.path / name, expected, f"its manifest ({self.path / MANIFEST})")
+        files = manifest.get("files", {})
+        for name in sorted(files, key=lambda n: n == "config.json"):  # the weights and state first
+            try:
+                check_file(self.path / name, files[name], f"its manifest ({self.path / MANIFEST})")
+            except CheckpointError as e:
+                if name == "config.json" and (self.path / name).exists():
+                    raise ConfigChanged(f"{self.path / name} was changed after the checkpoint was written (it no "
+                                        f"longer matches {MANIFEST}); its weights are intact") from None
+                raise
+
+
+class ConfigChanged(CheckpointError):
+    """A checkpoint whose ``config.json`` differs from its manifest while its weights match it."""
 
 
 def _step_from_name(path: Path) -> int | None:
@@ -342,19 +355,27 @@ def find_checkpoint(stage_dir: Path | str, *, verify: bool = True,
             # is complete, since the rename published it, so the newest folder is used either way
     if not verify:
         return found[0]
-    problems = []
+    problems: list[CheckpointError] = []
     for i, ckpt in enumerate(found):
         try:
             _verify_cached(ckpt)
         except CheckpointError as e:
-            problems.append(str(e))
+            problems.append(e)
             older = found[i + 1].path.name if i + 1 < len(found) else None
             say(f"warning: skipping checkpoint {ckpt.path} ({e})" +
                 (f"; falling back to the older {older}" if older else ""))
             continue
         return ckpt
-    raise CheckpointError(f"every checkpoint in {stage_dir / 'checkpoints'} is damaged: " + "; ".join(problems)
-                          + f". Delete {stage_dir} to train this stage from scratch.")
+    if all(isinstance(p, ConfigChanged) for p in problems):
+        names = ", ".join(c.path.name for c in found)
+        raise CheckpointError(
+            f"the config.json of every checkpoint in {stage_dir / 'checkpoints'} ({names}) was changed after it was "
+            "written; every weights file is intact. The kit loads a checkpoint only with the configuration it was "
+            "trained with: put the original config.json files back (each checkpoint's manifest.json records their "
+            "sha256 and size). To use another configuration, train into another --run-dir (or pass --set options) "
+            "instead of editing a checkpoint.")
+    raise CheckpointError(f"every checkpoint in {stage_dir / 'checkpoints'} is damaged: "
+                          + "; ".join(str(p) for p in problems) + f". Delete {stage_dir} to train this stage from scratch.")
 
 
 def latest_checkpoint(stage_dir: Path | str) -> Path | None:
