@@ -314,3 +314,10 @@ def test_an_editor_of_the_kits_own_run_reads_faces_with_lanczos(tmp_path):
     from maskgan.train import train
     train("dmn", Config.preset("smoke").with_overrides({"train.dmn_steps": 1}), tmp_path / "run", progress=False)
     assert Editor.from_run(tmp_path / "run").resample == "lanczos"
+
+
+def test_bytes_that_are_no_picture_are_named_without_a_python_repr():
+    with pytest.raises(DataError) as e:
+        read_rgb(b"garbage", "holiday.jpg")
+    assert str(e.value) == ("holiday.jpg cannot be read as an image (not a picture format Pillow reads); expected a "
+                            "JPEG or PNG file")  # before: "cannot identify image file <_io.BytesIO object at 0x...>"

@@ -41,7 +41,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from maskgan.data.tensors import image_to_tensor
@@ -76,7 +76,9 @@ def open_image(source, name: str) -> Image.Image:
     except PermissionError as e:
         raise DataError(f"{name} cannot be opened ({e.strerror}); check its permissions") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"{name} cannot be read as an image ({e}); expected a JPEG or PNG file") from None
+        # Pillow's "cannot identify image file <_io.BytesIO object at 0x...>" would show a Python repr
+        why = "not a picture format Pillow reads" if isinstance(e, UnidentifiedImageError) else e
+        raise DataError(f"{name} cannot be read as an image ({why}); expected a JPEG or PNG file") from None
     return im
 
 
