@@ -46,12 +46,12 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError, MaskGANError, RunLocked, storage_error
-from .io import atomic_write_json, read_json
+from .io import atomic_write_json, read_json, remove_tmp_files
 
 __all__ = [
     "Checkpoint", "save_checkpoint", "find_checkpoint", "list_checkpoints", "latest_checkpoint", "load_state",
     "load_weights", "save_weights", "rng_state", "set_rng_state", "clean_leftovers", "StageLock", "sha256_file",
-    "LATEST", "MANIFEST", "check_file", "file_record", "remove_tmp_files", "ConfigChanged",
+    "LATEST", "MANIFEST", "check_file", "file_record", "ConfigChanged",
 ]
 
 LATEST = "latest.json"
@@ -441,19 +441,6 @@ def _write_error(e: BaseException, target: Path) -> BaseException:
     if isinstance(e, OSError):
         return storage_error(e, target)
     return storage_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), target)
-
-
-def remove_tmp_files(folder: Path | str) -> list[Path]:
-    """Remove the temporary files of atomic writes that a killed process left in ``folder``
-    (``.<name>.<random>.tmp``, written by :mod:`maskgan.io` and :func:`save_weights`); call it only
-    when no other process writes there. Returns what was removed."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    removed = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file()]
-    for p in removed:
-        p.unlink(missing_ok=True)
-    return removed
 
 
 def clean_leftovers(stage_dir: Path | str) -> list[Path]:

@@ -212,8 +212,8 @@ def write_parser(parser: ImportedParser, out, overwrite: bool = False) -> dict:
     A parser already there is replaced only with ``overwrite`` (as an imported generator is never
     replaced); temporary files a killed import left there are removed.
     """
-    from ..checkpoint import remove_tmp_files, save_weights
-    from ..io import atomic_write_json
+    from ..checkpoint import save_weights
+    from ..io import atomic_write_json, remove_tmp_files
     weights = parser_target(out, parser.kind)
     record = weights.with_suffix(".json")
     if weights.exists() and not overwrite:
