@@ -375,7 +375,8 @@ def find_checkpoint(stage_dir: Path | str, *, verify: bool = True,
             "sha256 and size). To use another configuration, train into another --run-dir (or pass --set options) "
             "instead of editing a checkpoint.")
     raise CheckpointError(f"every checkpoint in {stage_dir / 'checkpoints'} is damaged: "
-                          + "; ".join(str(p) for p in problems) + f". Delete {stage_dir} to train this stage from scratch.")
+                          + "; ".join(str(p) for p in problems)
+                          + f". Delete {stage_dir} to train this stage from scratch.")
 
 
 def latest_checkpoint(stage_dir: Path | str) -> Path | None:

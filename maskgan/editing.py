@@ -49,7 +49,8 @@ def as_image(image, name: str = "image") -> torch.Tensor:
     if not image.is_floating_point():
         raise DataError(f"{name} must be a float tensor in [-1, 1] (or a uint8 H x W x 3 array), got {image.dtype}")
     if image.numel() == 0:
-        raise DataError(f"{name} is empty (shape {tuple(image.shape)}); expected at least one face of at least 1x1 pixels")
+        raise DataError(f"{name} is empty (shape {tuple(image.shape)}); expected at least one face of at least "
+                        "1x1 pixels")
     if torch.isnan(image).any():
         raise DataError(f"{name} contains NaN values")
     lo, hi = float(image.min()), float(image.max())

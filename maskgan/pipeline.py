@@ -271,9 +271,10 @@ class _ctrl_c_ends_the_kernel:
     checks when the notebook returns; a second Ctrl-C raises KeyboardInterrupt at once."""
 
     def __enter__(self):
+        import logging
         import signal
         import threading
-        self.previous = None
+        self.previous, self.log_level = None, logging.getLogger("papermill").level
         _INTERRUPTED[0] = False
         _KERNELS.clear()
         if threading.current_thread() is threading.main_thread():
@@ -292,8 +293,10 @@ class _ctrl_c_ends_the_kernel:
             _kill_session(pid)
 
     def __exit__(self, *exc) -> None:
+        import logging
         import signal
         _KERNELS.clear()
+        logging.getLogger("papermill").setLevel(self.log_level)
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
 

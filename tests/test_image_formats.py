@@ -126,7 +126,8 @@ def test_the_upload_box_reads_a_16_bit_png_like_its_8_bit_twin():
     faces = {}
     uploads = {"gray16.png": _png_bytes(Image.fromarray(arr)), "gray8.png": _png_bytes(Image.fromarray(_eight(arr)))}
     for name, data in uploads.items():
-        bank = FaceBank([{"image": torch.zeros(3, 32, 32), "label": torch.zeros(32, 32, dtype=torch.long), "name": "x"}])
+        blank = {"image": torch.zeros(3, 32, 32), "label": torch.zeros(32, 32, dtype=torch.long), "name": "x"}
+        bank = FaceBank([blank])
         ctl = UploadController(bank)
         index = ctl.add(data, mask, image_name=name, mask_name="mask.png")
         assert index == 1, ctl.message.value

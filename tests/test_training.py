@@ -371,7 +371,8 @@ def test_train_checks_a_folder_dataset_before_training_and_names_a_truncated_png
     victim.write_bytes(victim.read_bytes()[:60])
     cfg = smoke(**{"data.dataset": "celebamask-hq", "data.data_root": str(tmp_path / "faces")})
     from maskgan.errors import DataError
-    with pytest.raises(DataError, match=rf"(?s)1 of 16 pairs.*{victim} cannot be read as an image \(image file is truncated"):
+    with pytest.raises(DataError, match=rf"(?s)1 of 16 pairs.*{victim} cannot be read as an image \(image file is "
+                                        r"truncated"):
         train("dmn", cfg, tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "dmn" / "checkpoints").exists()
 
