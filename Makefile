@@ -32,14 +32,15 @@ test: $(STAMP)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
-## app: the interactive editing page (notebooks/app.ipynb) served by Voila on localhost, with the
-## checkpoints of $(RUN_DIR) (and the faces of the folder $(FACES) when given); says what to train first
-## when the run has none
+## app: the interactive editing page (notebooks/app.ipynb) served by Voila at http://127.0.0.1:8866, with
+## the checkpoints of $(RUN_DIR) (and the faces of the folder $(FACES) when given); says what to train first
+## when the run has none. The kernel of a closed page is stopped after 10 idle minutes (each holds ~300 MB).
 app: $(STAMP)
 	@$(PY) -m maskgan.widgets check $(RUN_DIR) $(if $(FACES),--faces "$(FACES)")
 	MASKGAN_RUN_DIR="$(abspath $(RUN_DIR))" MASKGAN_FACES="$(if $(FACES),$(abspath $(FACES)))" \
 		$(VENV)/bin/voila notebooks/app.ipynb --no-browser \
-		--Voila.ip=127.0.0.1 --Voila.port=$(APP_PORT)
+		--Voila.ip=127.0.0.1 --Voila.port=$(APP_PORT) \
+		--MappingKernelManager.cull_idle_timeout=600 --MappingKernelManager.cull_interval=60
 
 ## bench: speed benchmarks on this machine
 bench: $(STAMP)

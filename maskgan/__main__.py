@@ -7,6 +7,7 @@ Commands
   ablation    train every stage the run lacks, then evaluate them all
   study       the ablation over training seeds: mean +- std over several evaluated runs
   curves      learning curves: every kept checkpoint of a stage, measured
+  compare-blends       every way of compositing an edit into its face, against doing nothing (SynthFaces)
   demo        the CPU demo: every notebook at the ``cpu`` preset on SynthFaces, then a summary
   publish-figures      copy a run's figures into figures/ for the README (a developer's step)
   export-pretrained    a trained run's models -> pretrained/NAME, float16, with their record (a developer's step)
@@ -151,6 +152,13 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _blend_arg(args) -> dict:
+    if getattr(args, "blend", None) is None:
+        return {}
+    from .composite import check_blend
+    return {"blend": check_blend(args.blend, allow_rerender=False)}
+
+
 def _cmd_evaluate_pretrained(args) -> int:
     from .evaluation import evaluate_run, format_eval_table
     from .evaluation.records import Evaluation
@@ -162,10 +170,16 @@ def _cmd_evaluate_pretrained(args) -> int:
         train = entry.get("training", {})
         updates = f", {train['generator_updates']} generator updates" if "generator_updates" in train else ""
         print(f"  {stage:14s} step {entry['step']}{updates}")
+    if args.record and not args.measure:
+        raise ConfigError("--record replaces the shipped record's evaluation with a new measurement: add --measure")
     if args.measure:
         result = evaluate_run(run, args.n, n_edits=args.edits, device=args.device, train_parser=False, record=False,
-                              progress=True)
+                              progress=True, **_blend_arg(args))
         print(f"\nmeasured now ({result.seconds} s):")
+        if args.record:
+            from .evaluation.shipped import record_evaluation
+            path = record_evaluation(args.pretrained, result)
+            print(f"(recorded in {path}, section 'evaluation')")
     else:
         result = Evaluation.from_dict(record["evaluation"])
         print(f"\nrecorded when the models were exported ({record['exported']}; `--measure` measures again):")
@@ -211,7 +225,8 @@ def _cmd_evaluate(args) -> int:
     if args.run_dir is None:
         raise ConfigError("evaluate needs --run-dir RUN_DIR (a trained run) or --pretrained (the shipped models)")
     result = evaluate_run(args.run_dir, args.n, n_edits=args.edits, device=args.device, preset=args.preset,
-                          overrides=_parse_set(args.set), train_parser=not args.no_parser_training, progress=True)
+                          overrides=_parse_set(args.set), train_parser=not args.no_parser_training, progress=True,
+                          **_blend_arg(args))
     print(format_eval_table(result))
     if args.figures:
         for name in eval_figures(args.run_dir, result, device=args.device or "cpu"):
@@ -247,6 +262,36 @@ def _cmd_curves(args) -> int:
     print(format_table([[p["step"]] + [p[k] for k in keys] for p in curve["points"]], ["step"] + keys))
     print(f"\nwritten to {Path(args.run_dir) / 'curves' / (args.stage + '.json')} and the figure "
           f"{Path(args.run_dir) / 'figures' / ('curve_' + args.stage + '.png')}")
+    return 0
+
+
+def _cmd_compare_blends(args) -> int:
+    from .device import resolve_device
+    from .evaluation.blends import compare_blends, format_blends_table
+    from .io import atomic_write_json
+    from .run import Run
+    if (args.run_dir is None) == (args.pretrained is None):
+        raise ConfigError("compare-blends needs either --run-dir RUN_DIR (a trained SynthFaces run) or --pretrained")
+    if args.pretrained is not None:
+        from .pretrained import pretrained_run
+        run = pretrained_run(args.pretrained)
+    else:
+        run = Run(args.run_dir)
+    stages = [s for s in (args.stage or "").split(",") if s] or run.trained()
+    device = resolve_device(args.device)
+    gens, size = {}, None
+    for stage in stages:
+        net, cfg, _ = run.generator(stage, device)
+        if cfg.data.dataset != "synthfaces":
+            raise ConfigError(f"{run.path}/{stage} was trained on {cfg.data.dataset}; comparing blends needs "
+                              "SynthFaces' ground-truth edits")
+        gens[stage], size = net, cfg.data.size
+    margins = [int(m) for m in args.margins.split(",")] if args.margins else []
+    result = compare_blends(gens, size, n_edits=args.edits, margins=margins, device=device, progress=True)
+    print(format_blends_table(result))
+    if args.out:
+        atomic_write_json(args.out, result)
+        print(f"\nwritten to {args.out}")
     return 0
 
 
@@ -318,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the models shipped in pretrained/NAME (default synthfaces64): print their recorded "
                         "evaluation (with --measure: measure it again, read-only)")
     p.add_argument("--measure", action="store_true", help="with --pretrained: evaluate the shipped files now")
+    p.add_argument("--record", action="store_true",
+                   help="with --pretrained --measure: replace the shipped record's evaluation with this measurement "
+                        "(a developer's step; the weights are not touched)")
     p.add_argument("--n", type=positive_int, default=None, help="test faces (default: the run's eval.faces)")
     p.add_argument("--edits", type=non_negative_int, default=None,
                    help="SynthFaces edit pairs per edit family (default: the run's eval.edits; 0 skips them)")
@@ -329,7 +377,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-parser-training", action="store_true",
                    help="fail instead of training the face parser when the run has none")
     p.add_argument("--figures", action="store_true", help="also save the figures of notebook 06")
+    p.add_argument("--blend", default=None, help="how edits are composited into their face (default: the kit's "
+                                                 "default, see maskgan.composite); edits are also scored re-rendered")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("compare-blends", help="every way of compositing an edit into its face, against doing "
+                                              "nothing, on SynthFaces' ground-truth edits")
+    p.add_argument("--run-dir", default=None, help="a trained SynthFaces run")
+    p.add_argument("--pretrained", nargs="?", const="synthfaces64", default=None, metavar="NAME",
+                   help="the models shipped in pretrained/NAME (default synthfaces64)")
+    p.add_argument("--stage", default=None, help="comma-separated generator stages (default: every trained one)")
+    p.add_argument("--edits", type=_positive, default=40, help="edit pairs per family (default 40)")
+    p.add_argument("--margins", default=None, help="also sweep the default blend over these margins, e.g. 0,1,2,3")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=None, help="also write the results as JSON here")
+    p.set_defaults(func=_cmd_compare_blends)
 
     p = sub.add_parser("ablation", help="p2p vs dmn vs ebst vs the equal-updates control: train what the run "
                                         "lacks, then evaluate")
@@ -473,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
 
 #: Commands that compute with torch: a program run of them takes the free cores (maskgan.device.choose_threads).
 _COMPUTING = {"train", "evaluate", "ablation", "study", "curves", "demo", "pipeline", "export-pretrained",
-              "publish-figures", "import-weights"}
+              "publish-figures", "import-weights", "compare-blends"}
 
 
 def run(argv: list[str] | None = None) -> int:

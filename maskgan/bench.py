@@ -295,6 +295,13 @@ def bench_load(device: str) -> list[dict]:
     return rows
 
 
+@benchmark("photo")
+def _bench_photo(device: str) -> list[dict]:
+    """The photo round trip, step by step (:mod:`maskgan.photo_bench`)."""
+    from .photo_bench import bench_photo
+    return bench_photo(device)
+
+
 def run_benchmarks(only: str | None = None, out: str | None = None, device: str = "cpu") -> list[dict]:
     """Run the named benchmarks (all by default), print a table, optionally write JSON."""
     import torch

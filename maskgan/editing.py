@@ -7,6 +7,8 @@ backbone. The MaskVAE gives the latent space in which two faces' masks are inter
 (``t`` in [0, 1]) or extrapolated (``t`` outside it; EBST's ``z^outer`` is ``t = -1/lambda_inter``).
 
     editor = Editor.from_run("runs/demo")             # EBST weights if trained, else stage I
+    out = editor.edit(image, label, edited_label)     # the edit, composited into the input (maskgan.composite)
+    full = editor.rerender(image, label, edited_label)  # the paper's edit: the whole face re-rendered
     style = editor.style(image, label, key="face 3")  # cached under the key
     out = editor.render(edited_label, style)          # 3 x H x W in [-1, 1]
     fast = editor.render_preview(edited_label, style)  # the same at half size, upsampled (while painting)
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .composite import DEFAULT_BLEND, Composite, check_blend, composite
 from .errors import ConfigError, DataError, StageMissing
 from .labels import NUM_CLASSES, one_hot
 from .nn import interpolate, logits_to_labels
@@ -232,9 +235,45 @@ class Editor:
                               "maskgan.photo.open_faces(folder, size, parser) with the size of its faces")
         return open_faces(folder, int(self.cfg.data.size), parser=parser, resample=self.resample)
 
-    def edit(self, image: torch.Tensor, label: torch.Tensor, edited_label: torch.Tensor, key=None) -> torch.Tensor:
-        """Render ``edited_label`` in the style of ``(image, label)``: the kit's one-line edit."""
+    def edit(self, image: torch.Tensor, label: torch.Tensor, edited_label: torch.Tensor, key=None,
+             blend: str = DEFAULT_BLEND, margin: int | None = None, feather: int | None = None) -> torch.Tensor:
+        """The kit's one-line edit: ``edited_label`` rendered in the style of ``(image, label)`` and
+        composited into ``image``, so that only what the mask changed changes (:mod:`maskgan.composite`).
+
+        The default blend, gradient-domain ``"poisson"`` with a margin of ``size / 64`` px, was chosen by
+        measurement (``python -m maskgan compare-blends --pretrained``; docs/editing.md): with the
+        shipped SynthFaces stage I it scores 34.40 dB against the true edits, 5.0 dB above returning the
+        input unchanged (29.36 dB), where the paper's full re-render scores 22.81 dB.
+        ``blend="rerender"`` is the paper's full re-rendering (:meth:`rerender`). Pixels farther than
+        ``margin`` from every changed label are the input's own values, bit for bit."""
+        return self.composite(image, label, edited_label, key, blend, margin, feather).image
+
+    def rerender(self, image: torch.Tensor, label: torch.Tensor, edited_label: torch.Tensor, key=None) -> torch.Tensor:
+        """The paper's edit (Sec. 3.3): the DMN renders ``edited_label`` whole in the style of
+        ``(image, label)``; nothing of ``image`` is kept. For the reproduction and the ablation."""
         return self.render(edited_label, self.style(image, label, key))
+
+    def composite(self, image: torch.Tensor, label: torch.Tensor, edited_label: torch.Tensor, key=None,
+                  blend: str = DEFAULT_BLEND, margin: int | None = None, feather: int | None = None,
+                  render: torch.Tensor | None = None) -> Composite:
+        """:meth:`edit` with its parts: a :class:`~maskgan.composite.Composite` ``(image, alpha,
+        layer, render)``, for pasting the edit into a photo at another size
+        (:func:`maskgan.photo.paste_back`). ``render``: a rendering of ``edited_label`` made before
+        (e.g. a preview), used instead of rendering again."""
+        check_blend(blend)
+        image_b, label_b = self._batch(image, label)
+        _, edited_b = self._batch(None, edited_label, "edited_label")
+        if edited_b.shape != label_b.shape:
+            raise DataError(f"the edited label map is {tuple(edited_b.shape[-2:])} but the face's is "
+                            f"{tuple(label_b.shape[-2:])}; an edit keeps the size of the mask")
+        if render is None:
+            render = self.render(edited_b, self.style(image_b, label_b, key))
+        else:
+            render = as_image(render, "render").to(self.device)
+        single = image.dim() == 3 if isinstance(image, torch.Tensor) else getattr(image, "ndim", 4) == 3
+        out = composite(image_b, render if render.dim() == 4 else render.unsqueeze(0), label_b, edited_b, blend,
+                        margin, feather)
+        return Composite(*(t[0] for t in out)) if single else out
 
     # --- mask manifold (MaskVAE) ---------------------------------------------------------
     def _need_vae(self):

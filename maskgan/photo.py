@@ -19,6 +19,13 @@ The steps of :func:`prepare_photo`:
    padded, so no invented pixels enter the style;
 3. **resize** to the model's size with LANCZOS, and **parse** the crop: that label map is ``M^t``.
 
+After the edit, :func:`paste_back` puts the edited face back into the **original photo at its full
+resolution**: only the edited region changes (the edit's alpha, :mod:`maskgan.composite`, upsampled
+bilinearly from the crop to the box), every other pixel keeps the photo's own value, and the result
+has the photo's size and orientation. :func:`edit_photo` does the whole round trip in one call::
+
+    result = edit_photo("me.jpg", editor, parser, edit=close_mouth, out="me_edited.png")
+
 How far this is from CelebA-HQ: CelebA-HQ aligns every face by five landmarks (eyes, nose, mouth
 corners), *rotates* it upright and scales it so the eye-to-mouth distance is fixed, then crops.
 This crop neither rotates nor normalises the eye-mouth distance; a tilted or off-centre face stays
@@ -30,18 +37,21 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from PIL import Image
 
+from .composite import Composite
 from .data.folder import RESAMPLE, FolderFaces, as_rgb, read_rgb
 from .data.tensors import image_to_tensor
 from .errors import DataError, DataMissing, StageMissing
 from .labels import CLASS_IDS
 
 __all__ = ["FACE_CLASSES", "face_box", "square_box", "crop_photo", "prepare_photo", "open_faces", "load_parser",
-           "PhotoParser", "DOWNLOADS", "real_face_inputs"]
+           "PhotoParser", "DOWNLOADS", "real_face_inputs", "read_photo", "paste_back", "edit_photo", "PhotoEdit",
+           "save_label_png"]
 
 #: Classes whose pixels locate the face (not hair, neck, cloth, hat or earrings: they reach the edges).
 FACE_CLASSES: tuple[str, ...] = ("skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear",
@@ -263,3 +273,166 @@ def real_face_inputs(generator: str = "", run_dir: str = "", faces: str = "", ph
     report("Then set the paths in the parameters cell (or pass them with papermill -p) and run the notebook again. "
            "Nothing is downloaded by the kit.")
     return False
+
+
+# --- your photo back, whole ---------------------------------------------------------------------
+
+def read_photo(photo, name: str = "photo") -> np.ndarray:
+    """A photo (path, bytes, PIL image or uint8 array) as the uint8 ``H x W x 3`` RGB array a viewer
+    shows: the kit's one image reader (:func:`maskgan.data.folder.read_rgb`) for files and bytes."""
+    return np.asarray(_as_pil(photo, name), dtype=np.uint8)
+
+
+def _box_side(box) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = (int(v) for v in box)
+    if x1 - x0 != y1 - y0 or x1 <= x0:
+        raise DataError(f"paste_back needs the square crop box prepare_photo returned, got {tuple(box)}")
+    return x0, y0, x1, y1
+
+
+def paste_back(photo, box, edit: Composite, name: str = "photo") -> Image.Image:
+    """Paste an edited crop back into the full-resolution photo it was cut from.
+
+    ``photo``: the original (path, bytes, PIL image or uint8 array; read as a viewer shows it);
+    ``box``: the square crop box ``(left, top, right, bottom)`` in photo pixels (``prepare_photo``'s
+    ``"box"``); ``edit``: the :class:`~maskgan.composite.Composite` of one face at the model's size
+    (:meth:`maskgan.editing.Editor.composite`). Its ``alpha`` is upsampled bilinearly to the box and
+    its ``layer`` bicubically; inside the box ``out = alpha * layer + (1 - alpha) * photo``, rounded
+    to 8 bits, where alpha > 0. Every pixel where the upsampled alpha is 0 (all of the photo outside
+    the edited region) is the photo's own value, bit for bit. Returns a PIL RGB image of the photo's
+    size (save it as PNG to keep those pixels exact; JPEG re-encodes every pixel)."""
+    import torch.nn.functional as F
+    if isinstance(photo, np.ndarray) and photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3:
+        pixels = photo  # already the displayed pixels (edit_photo reads the file once)
+    else:
+        pixels = read_photo(photo, name)
+    x0, y0, x1, y1 = _box_side(box)
+    h, w = pixels.shape[:2]
+    if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+        raise DataError(f"{name}: crop box {tuple(box)} reaches outside the {w}x{h} photo")
+    alpha, layer = edit.alpha, edit.layer
+    if alpha.dim() != 2 or layer.dim() != 3:
+        raise DataError("paste_back takes the Composite of one face (alpha H x W, layer 3 x H x W); index a batch first")
+    side, size = x1 - x0, int(alpha.shape[-1])
+    out = pixels.copy()
+    support = torch.nonzero(alpha > 0)
+    if not len(support):
+        return Image.fromarray(out)
+    # only the photo pixels that can see a crop pixel with alpha > 0 (bilinear: +-1 crop pixel)
+    scale = side / size
+    lo_r, hi_r = (int(support[:, 0].min()) - 1) * scale, (int(support[:, 0].max()) + 2) * scale
+    lo_c, hi_c = (int(support[:, 1].min()) - 1) * scale, (int(support[:, 1].max()) + 2) * scale
+    r0, r1 = max(0, int(math.floor(lo_r))), min(side, int(math.ceil(hi_r)))
+    c0, c1 = max(0, int(math.floor(lo_c))), min(side, int(math.ceil(hi_c)))
+    # the crop coordinate of photo pixel p (pixel centres, as F.interpolate with align_corners=False)
+    # is (p + 0.5) / scale - 0.5; grid_sample's normalised coordinate is then (p + 0.5) / side * 2 - 1
+    ys = (torch.arange(r0, r1, dtype=torch.float64) + 0.5) / side * 2 - 1
+    xs = (torch.arange(c0, c1, dtype=torch.float64) + 0.5) / side * 2 - 1
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)[None].float()
+
+    def sample(x, mode):
+        return F.grid_sample(x[None].float().cpu(), grid, mode=mode, padding_mode="border", align_corners=False)[0]
+
+    a = sample(alpha[None], "bilinear")[0]
+    lay = ((sample(layer, "bicubic").clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0)
+    window = out[y0 + r0:y0 + r1, x0 + c0:x0 + c1]
+    crop = torch.from_numpy(window.astype(np.float32))
+    mixed = (a[..., None] * lay + (1 - a[..., None]) * crop).round().clamp(0, 255).to(torch.uint8).numpy()
+    sel = (a > 0).numpy()
+    window[sel] = mixed[sel]
+    return Image.fromarray(out)
+
+
+class PhotoEdit(NamedTuple):
+    """What :func:`edit_photo` made: ``photo`` (the whole edited photo, PIL RGB, the input's size),
+    ``face`` (the crop, its mask and ``box``, from :func:`prepare_photo`), ``edited_label`` (the edited
+    mask at the model's size), ``composite`` (the edit at the model's size), ``seconds`` (per step)."""
+    photo: Image.Image
+    face: dict
+    edited_label: torch.Tensor
+    composite: Composite
+    seconds: dict
+
+
+def _edited_label(edit, label: torch.Tensor) -> torch.Tensor:
+    from .brush import _label_array
+    if callable(edit):
+        new = edit(label.numpy().astype(np.uint8))
+    elif isinstance(edit, str):
+        from .widgets.edits import ONE_CLICK_EDITS
+        if edit not in ONE_CLICK_EDITS or edit == "hair from other face":
+            usable = [k for k in ONE_CLICK_EDITS if k != "hair from other face"]
+            raise DataError(f"unknown one-click edit {edit!r} for a photo; use one of {', '.join(usable)}, a "
+                            "function label -> edited label, or an edited label map")
+        new = ONE_CLICK_EDITS[edit](label.numpy().astype(np.uint8), None)
+    else:
+        new = edit
+    new = torch.from_numpy(_label_array(new, "edited label map").astype(np.int64))
+    if new.shape != label.shape:
+        raise DataError(f"the edited label map is {tuple(new.shape)} but the face's mask is {tuple(label.shape)} "
+                        "(the model's size); edit the mask prepare_photo returned")
+    return new
+
+
+def edit_photo(photo, editor, parser, edit, *, box=None, margin: float = 0.45, blend: str | None = None,
+               out=None, name: str | None = None) -> PhotoEdit:
+    """A photo in, the edited photo out, at its full resolution (see the module docstring).
+
+    ``editor``: an :class:`~maskgan.editing.Editor`; ``parser``: a face parser (see
+    :func:`prepare_photo`); ``edit``: what to do to the face's mask: a function ``label (H x W uint8)
+    -> edited label``, the name of a one-click edit (``"close mouth"``, ``"remove glasses"``), or an
+    edited label map at the model's size. ``box`` / ``margin``: the crop (see :func:`prepare_photo`);
+    ``blend``: the compositing method (default: the kit's, :data:`maskgan.composite.DEFAULT_BLEND`).
+    ``out``: also save the photo there (PNG keeps the unedited pixels exact), written atomically."""
+    import time
+    from .composite import DEFAULT_BLEND
+    name = name or (str(photo) if isinstance(photo, (str, Path)) else "photo")
+    size = int(editor.cfg.data.size) if getattr(editor, "cfg", None) is not None else None
+    if size is None:
+        raise DataError("edit_photo needs an Editor with a config (Editor.from_run) to know the model's image size")
+    seconds = {}
+    t = time.perf_counter()
+    pixels = read_photo(photo, name)
+    face = prepare_photo(pixels, parser, size, box=box, margin=margin, name=name)
+    seconds["prepare"] = time.perf_counter() - t
+    edited = _edited_label(edit, face["label"])
+    t = time.perf_counter()
+    comp = editor.composite(face["image"], face["label"], edited, blend=blend or DEFAULT_BLEND)
+    seconds["edit"] = time.perf_counter() - t
+    t = time.perf_counter()
+    result = paste_back(pixels, face["box"], comp, name)
+    seconds["paste_back"] = time.perf_counter() - t
+    if out is not None:
+        _save_image(result, out)
+    return PhotoEdit(result, face, edited, comp, seconds)
+
+
+def _save_image(im: Image.Image, path) -> Path:
+    """Write an image atomically (format from the suffix); errors name the path."""
+    import os
+    import tempfile
+    path = Path(path)
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"cannot save {path}: expected a .png (exact) or .jpg file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                im.save(f, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise DataError(f"cannot save {path}: {e.strerror or e}") from None
+    return path
+
+
+def save_label_png(label, path) -> Path:
+    """Save a label map as a single-channel PNG of ids 0..18 (what the kit's folder reader loads back
+    as a mask), atomically."""
+    from .brush import _label_array
+    arr = _label_array(label, "label map").astype(np.uint8)
+    return _save_image(Image.fromarray(arr), path)

@@ -22,13 +22,15 @@ LAYERS = {
     "maskgan": 0, "maskgan.errors": 0, "maskgan.io": 0, "maskgan.labels": 0, "maskgan.config": 0,
     "maskgan.device": 0, "maskgan.text": 0,
     "maskgan.nn": 1, "maskgan.losses": 1, "maskgan.metrics": 1, "maskgan.viz": 1, "maskgan.brush": 1,
+    "maskgan.composite": 1, "maskgan.stats": 1,
     "maskgan.data": 2,
     "maskgan.stages": 3, "maskgan.checkpoint": 3, "maskgan.run": 3, "maskgan.pretrained": 3,
     "maskgan.train": 4,
     "maskgan.evaluation": 5, "maskgan.interop": 5,
     "maskgan.editing": 6, "maskgan.inspection": 6, "maskgan.widgets": 6, "maskgan.notebook": 6,
     "maskgan.diagrams": 6, "maskgan.inspect_training": 6, "maskgan.manifold": 6, "maskgan.photo": 6,
-    "maskgan.__main__": 7, "maskgan.pipeline": 7, "maskgan.summary": 7, "maskgan.bench": 7, "maskgan.gpu_check": 7,
+    "maskgan.__main__": 7, "maskgan.pipeline": 7, "maskgan.summary": 7, "maskgan.bench": 7, "maskgan.photo_bench": 7,
+    "maskgan.gpu_check": 7,
     "maskgan.interop.cli": 7,
 }
 

@@ -68,3 +68,24 @@ def test_readme_documents_the_two_commands_first():
     first_code = readme.index("```")
     block = readme[first_code:readme.index("```", first_code + 3)]
     assert "make demo" in block and "make test" in block
+
+
+def test_every_link_and_image_of_the_readme_and_docs_exists():
+    """The README is a front page that links docs/; a moved or missing page is a broken promise."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert broken == []
+
+
+def test_the_readme_is_a_front_page():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = readme.splitlines()
+    assert len(lines) <= 200, f"the README has {len(lines)} lines; move detail into docs/"
+    assert readme.index("make app") < readme.index("make lab") < readme.index("| notebook |")
+    assert "http://127.0.0.1:8866" in readme

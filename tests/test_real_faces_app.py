@@ -103,10 +103,10 @@ def test_dragging_renders_previews_and_the_stroke_end_renders_the_full_frame(edi
     ctl.canvas._handle_frontend_event(None, {"event": "mouse_up", "x": 20.5 * s, "y": 10.5 * s}, [])
     assert ctl.last_frame == "full" and ctl.previews == 3 and ctl.image_png != preview_png
     face = bank[0]
-    expected = editor.render(torch.from_numpy(ctl.label.astype(np.int64)),
-                             editor.style(face["image"], face["label"], key=face["name"]))
+    expected = editor.edit(face["image"], face["label"], torch.from_numpy(ctl.label.astype(np.int64)),
+                           key=face["name"])
     from maskgan.widgets import frame_png
-    assert ctl.image_png == frame_png(expected, ctl.scale)  # the full frame of the painted mask
+    assert ctl.image_png == frame_png(expected, ctl.scale)  # the full frame of the painted mask, composited
 
 
 def test_strokes_from_python_render_full_frames_and_small_faces_get_no_preview(editor, cfg):
@@ -142,7 +142,8 @@ def test_the_app_page_reads_the_faces_folder_from_the_environment(faces_dir, tmp
     save_checkpoint(run_dir / "dmn", 1, {"dmn": spread_weights(build_dmn(cfg))}, {}, {"config": cfg.to_dict()})
     monkeypatch.setenv(FACES_ENV, str(faces_dir))
     page = app_page(run_dir, threaded=False)
-    assert f"faces of {faces_dir}" in page.children[1].value and "no face parser" in page.children[1].value
+    notes = page.children[-1].children[0].value  # the help box
+    assert f"faces of {faces_dir}" in notes and "no face parser" in notes
     assert [n for n, _ in page.app.mask_editor.face.options] == ["0", "1", "2"]
     (faces_dir / "3.jpg").write_bytes(_face_png(64, 9))  # an image without a mask, and no parser
     page = app_page(run_dir, threaded=False)
@@ -176,7 +177,7 @@ def test_an_uploaded_image_and_mask_become_a_face_selected_in_the_editor(editor,
     assert int(app.mask_editor.label[16, 16]) == HAIR and app.mask_editor.frames > frames
     assert ("upload 1: me.jpg", 3) in app.style_copy.reference.options
     assert app.style_copy.mask_face.options[0][1] == app.style_copy.EDITED  # "edited mask" stays first
-    assert "added" in app.uploads.message.value and "#1b5e20" in app.uploads.message.value
+    assert "added" in app.uploads.message.value and "#b00020" not in app.uploads.message.value  # added (amber: a SynthFaces model meets an upload)
 
 
 @pytest.mark.parametrize("image, mask, says", [
@@ -290,3 +291,40 @@ def test_a_relative_faces_folder_is_found_from_the_repository_root(monkeypatch, 
     assert resolve_faces("notebooks") == Path(__file__).resolve().parents[1] / "notebooks"
     monkeypatch.setenv(FACES_ENV, str(tmp_path))
     assert resolve_faces() == tmp_path
+
+
+# --- the page: models named, what they know said, developer notes folded away ---------------------
+
+def test_the_page_names_the_shipped_models_in_a_badge_and_folds_the_notes(monkeypatch):
+    from maskgan.pretrained import PRETRAINED_ROOT
+    page = app_page(PRETRAINED_ROOT / "synthfaces64", threaded=False)
+    title, header, tabs, help_box = page.children
+    assert "maskgan-badge" in header.value and "Shipped models: SynthFaces 64 px" in header.value
+    assert "/" + "work" not in header.value.split("</span>")[0]  # a name, not a machine path
+    assert "trained on SynthFaces" in header.value
+    assert tabs.titles[0] == "Mask editor" and help_box.selected_index is None  # notes collapsed
+    assert "MASKGAN_RUN_DIR" in help_box.children[0].value
+
+
+def test_a_photo_given_to_synthfaces_models_gets_a_warning_not_a_green_light(cfg, faces_dir):
+    class SynthParser:  # a parser that, like the kit's own, was trained on SynthFaces
+        def __init__(self):
+            self.cfg = cfg
+
+        def parse(self, images):
+            return torch.full(images.shape[:1] + images.shape[2:], SKIN, dtype=torch.long)
+
+    torch.manual_seed(0)
+    ed = Editor(spread_weights(build_dmn(cfg)))
+    ed.cfg = cfg
+    _, app = editing_app(editor=ed, faces=faces_dir, threaded=False, parser=SynthParser())
+    index = app.uploads.add(_face_png(90, 3), image_name="me.jpg")
+    message = app.uploads.message.value
+    assert index is not None and "#8a4b00" in message  # amber, not green
+    assert "trained on SynthFaces" in message and "face parser was trained on SynthFaces" in message
+    assert "is the whole 90x90 image" in message  # the parser found every pixel: no face to crop around
+
+
+def test_the_mask_upload_says_required_without_a_parser(editor, faces_dir):
+    _, app = editing_app(editor=editor, faces=faces_dir, threaded=False, parser=None)
+    assert app.uploads.mask_upload.description == "mask (required)"

@@ -111,14 +111,22 @@ def test_the_study_gives_mean_and_sample_std_over_runs_and_per_run_differences()
     assert abs(d["mean"] - 0.12) < 1e-9 and abs(d["std"] - 0.02) < 1e-9
     text = format_study(r)
     assert "20.70 +- 0.20 (3)" in text and "(c) EBST - (b'') stage I continued" in text
-    assert "Against (b'') stage I continued: edit PSNR: EBST better beyond 2 standard errors" in text
+    assert "edit PSNR: EBST better (p = 0.035)" in text  # differences 0.4, 0.6, 0.8: t = 5.2, 2 df
 
 
 def test_a_difference_inside_the_spread_is_read_as_no_effect():
     from maskgan.evaluation.study import format_study, study
     r = study({"a": _run_eval(0, 20.0, 0.40, dmn_psnr=20.0), "b": _run_eval(1, 20.3, 0.60, dmn_psnr=20.0),
                "c": _run_eval(2, 19.6, 0.45, dmn_psnr=20.0)})
-    assert "edit PSNR: within 2 standard errors of zero" in format_study(r)
+    assert "edit PSNR: no significant difference" in format_study(r)
+
+
+def test_two_standard_errors_at_three_runs_is_not_significant():
+    # EBST - (b'') = 0.1, 0.3, 0.2 dB: mean 0.2, two standard errors 0.115, but t = 3.46 on 2 degrees of
+    # freedom gives p = 0.074, so the study must not call it a finding
+    from maskgan.evaluation.study import format_study, study
+    r = study({"a": _run_eval(0, 20.2, 0.5), "b": _run_eval(1, 20.4, 0.5), "c": _run_eval(2, 20.3, 0.5)})
+    assert "edit PSNR: no significant difference (p = 0.074)" in format_study(r)
 
 
 def test_study_train_shares_stage_one_and_varies_what_starts_from_it(tmp_path, capsys):

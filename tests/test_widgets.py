@@ -367,18 +367,29 @@ def test_each_reference_style_is_computed_once_and_cached_under_the_face_name(ed
 
 # --- the app ---------------------------------------------------------------------------------
 
-def test_the_app_puts_the_three_panels_in_tabs_and_links_style_copy_to_the_editor(editor, bank):
+def test_the_app_puts_the_mask_editor_first_and_links_style_copy_to_the_editor(editor, bank):
     tab, app = editing_app(editor=editor, dataset=bank, threaded=False)
-    assert tab.titles == ("Latent interpolation", "Mask editor", "Style copy")
+    assert tab.titles == ("Mask editor", "Latent interpolation", "Style copy", "Your own face")
+    assert tab.children[0] is app.mask_editor.widget and tab.children[3] is app.uploads.widget
     app.mask_editor.apply_stroke([(10, 10)], cls="hat", radius=4)
     np.testing.assert_array_equal(app.style_copy.label, app.mask_editor.label)
+
+
+def test_every_tab_opens_with_a_one_line_hint(editor, bank):
+    tab, _ = editing_app(editor=editor, dataset=bank, threaded=False)
+
+    def hints(widget):
+        found = [widget.value] if "maskgan-hint" in str(getattr(widget, "value", "")) else []
+        return found + [h for child in getattr(widget, "children", ()) for h in hints(child)]
+    for title, child in zip(tab.titles, tab.children):
+        assert hints(child), f"the {title!r} tab has no hint"
 
 
 def test_the_app_page_says_what_to_train_when_the_run_has_no_checkpoints(tmp_path):
     ready, message = run_status(tmp_path)
     assert not ready and "make demo" in message and "train dmn" in message
     page = app_page(tmp_path)
-    assert "make demo" in page.children[0].value
+    assert "make demo" in page.children[1].value
 
 
 def test_the_render_thread_uses_its_own_torch_thread_count(editor, bank):

@@ -35,6 +35,8 @@ class PairFidelity:
     ssim_inside: float | None
     ssim_outside: float | None
     n: int = 0  # image pairs
+    psnr_band: float | None = None  # PSNR in the seam band around the composite's edge (composite.seam_band)
+    beats_no_edit: float | None = None  # share of pairs whose whole-image PSNR beats the unedited original's
 
 
 @dataclass
@@ -47,9 +49,13 @@ class StageEval:
     swd: dict[str, float]  # SWD x1e3 of reconstructions vs real test images, per level and "swd_avg"
     fid: float | None = None  # FID of reconstructions vs real test images (None: no Inception file)
     edited_parse: Segmentation | None = None  # parser on edits against the edited masks (SynthFaces)
-    edit: PairFidelity | None = None  # edits against the ground-truth edited images, all families
+    edit: PairFidelity | None = None  # full re-renders (the paper's edit) against the ground-truth edits
     edit_families: dict[str, PairFidelity] = field(default_factory=dict)
     edit_families_parse: dict[str, Segmentation] = field(default_factory=dict)
+    # the same edits composited into the input (maskgan.composite; Evaluation.composite says how)
+    edit_composite: PairFidelity | None = None
+    edit_composite_families: dict[str, PairFidelity] = field(default_factory=dict)
+    edited_parse_composite: Segmentation | None = None
 
     @property
     def miou_drop(self) -> float | None:
@@ -109,6 +115,7 @@ class Evaluation:
     edit_pairs_per_family: int = 0
     edit_families: list[str] = field(default_factory=list)
     region_dilate_px: int | None = None
+    composite: dict | None = None  # {"blend", "margin", "feather", "band_width"} of the composited edits
     edits_skipped: str | None = None
     maskvae: MaskVAEEval | None = None
     maskvae_skipped: str | None = None

@@ -67,21 +67,73 @@ _ROWS: list[tuple[str, Callable[[StageEval], object], Callable[[Evaluation], obj
     ("edited masks: parser mIoU", lambda s: _maybe(s.edited_parse, "mean_iou"),
      lambda e: _maybe(e.reference.parser_real_edits, "mean_iou"), "{:.3f}"),
     ("mIoU drop, recon -> edited", lambda s: s.miou_drop, lambda e: None, "{:.3f}"),
-    ("edit vs truth: PSNR dB", lambda s: _maybe(s.edit, "psnr"), lambda e: _maybe(e.reference.no_edit, "psnr"),
+    ("edit, re-render: PSNR dB", lambda s: _maybe(s.edit, "psnr"), lambda e: _maybe(e.reference.no_edit, "psnr"),
      "{:.2f}"),
-    ("edit vs truth: PSNR inside region", lambda s: _maybe(s.edit, "psnr_inside"),
+    ("edit, re-render: share beating no edit", lambda s: _maybe(s.edit, "beats_no_edit"), lambda e: None, "{:.3f}"),
+    ("edit, re-render: PSNR inside region", lambda s: _maybe(s.edit, "psnr_inside"),
      lambda e: _maybe(e.reference.no_edit, "psnr_inside"), "{:.2f}"),
-    ("edit vs truth: PSNR outside region", lambda s: _maybe(s.edit, "psnr_outside"),
+    ("edit, re-render: PSNR outside region", lambda s: _maybe(s.edit, "psnr_outside"),
      lambda e: _maybe(e.reference.no_edit, "psnr_outside"), "{:.2f}"),
-    ("edit vs truth: SSIM", lambda s: _maybe(s.edit, "ssim"), lambda e: _maybe(e.reference.no_edit, "ssim"), "{:.3f}"),
-    ("edit vs truth: SSIM inside region", lambda s: _maybe(s.edit, "ssim_inside"),
-     lambda e: _maybe(e.reference.no_edit, "ssim_inside"), "{:.3f}"),
-    ("edit vs truth: SSIM outside region", lambda s: _maybe(s.edit, "ssim_outside"),
-     lambda e: _maybe(e.reference.no_edit, "ssim_outside"), "{:.3f}"),
+    ("edit, re-render: PSNR seam band", lambda s: _maybe(s.edit, "psnr_band"),
+     lambda e: _maybe(e.reference.no_edit, "psnr_band"), "{:.2f}"),
+    ("edit, re-render: SSIM", lambda s: _maybe(s.edit, "ssim"), lambda e: _maybe(e.reference.no_edit, "ssim"),
+     "{:.3f}"),
+    ("edit, composite: PSNR dB", lambda s: _maybe(s.edit_composite, "psnr"),
+     lambda e: _maybe(e.reference.no_edit, "psnr"), "{:.2f}"),
+    ("edit, composite: share beating no edit", lambda s: _maybe(s.edit_composite, "beats_no_edit"), lambda e: None,
+     "{:.3f}"),
+    ("edit, composite: PSNR inside region", lambda s: _maybe(s.edit_composite, "psnr_inside"),
+     lambda e: _maybe(e.reference.no_edit, "psnr_inside"), "{:.2f}"),
+    ("edit, composite: PSNR outside region", lambda s: _maybe(s.edit_composite, "psnr_outside"),
+     lambda e: _maybe(e.reference.no_edit, "psnr_outside"), "{:.2f}"),
+    ("edit, composite: PSNR seam band", lambda s: _maybe(s.edit_composite, "psnr_band"),
+     lambda e: _maybe(e.reference.no_edit, "psnr_band"), "{:.2f}"),
+    ("edit, composite: SSIM", lambda s: _maybe(s.edit_composite, "ssim"),
+     lambda e: _maybe(e.reference.no_edit, "ssim"), "{:.3f}"),
+    ("edited masks, composite: parser mIoU", lambda s: _maybe(s.edited_parse_composite, "mean_iou"),
+     lambda e: _maybe(e.reference.parser_real_edits, "mean_iou"), "{:.3f}"),
     ("SWD x1e3 (avg), recon vs real", lambda s: s.swd.get("swd_avg"),
      lambda e: e.reference.swd_real_val_vs_test.get("swd_avg"), "{:.1f}"),
     ("FID, recon vs real", lambda s: s.fid, lambda e: None, "{:.2f}"),
 ]
+
+
+def _family_tables(e: Evaluation, stages: list[str]) -> list[str]:
+    """Per edit family: whole-image PSNR of no edit, each stage's re-render and composite (with the
+    share of pairs beating no edit); then inside / outside the region and the seam band."""
+    def whole(d):
+        if d is None or d.psnr is None:
+            return "-"
+        beats = "" if d.beats_no_edit is None else f" ({100 * d.beats_no_edit:.0f}%)"
+        return f"{d.psnr:.1f}{beats}"
+
+    def sides(d):
+        return "/".join(_cell(_maybe(d, k), "{:.1f}") for k in ("psnr_inside", "psnr_outside", "psnr_band"))
+
+    composited = any(e.stages[s].edit_composite is not None for s in stages)
+    head = ["edit PSNR dB (% of pairs beating no edit)", "no edit"]
+    for s in stages:
+        head += [f"{s} re-render"] + ([f"{s} composite"] if composited else [])
+    rows, rows_io = [], []
+    for f in e.edit_families:
+        ref = e.reference.no_edit_families.get(f)
+        row, row_io = [f, whole(ref)], [f, sides(ref)]
+        for s in stages:
+            st = e.stages[s]
+            row.append(whole(st.edit_families.get(f)))
+            row_io.append(sides(st.edit_families.get(f)))
+            if composited:
+                row.append(whole(st.edit_composite_families.get(f)))
+                row_io.append(sides(st.edit_composite_families.get(f)))
+        rows.append(row)
+        rows_io.append(row_io)
+    head_io = ["inside / outside region / seam band, dB"] + head[1:]
+    how = ""
+    if e.composite:
+        c = e.composite
+        how = (f"composite: blend {c['blend']!r}, margin {c['margin']} px, feather {c['feather']} px; seam band: "
+               f"{c['band_width']} px either side of the composite's edge")
+    return [format_table(rows, head), "", format_table(rows_io, head_io)] + ([how] if how else [])
 
 
 def format_eval_table(metrics) -> str:
@@ -101,19 +153,15 @@ def format_eval_table(metrics) -> str:
              f"Face parser: {e.parser.steps} steps; on real test images pixel acc "
              f"{_cell(e.parser.real_test.pixel_accuracy)}, mIoU {_cell(e.parser.real_test.mean_iou)}",
              "reference column: parser on real images (the ceiling of mask fidelity); the unedited original vs the "
-             "truth ('no edit', the floor of edit fidelity); SWD between real val and real test images (its floor)",
+             "truth ('no edit': the score of doing nothing, which an edit must beat); SWD between real val and real "
+             "test images (its floor)",
              "", format_table(rows, header)]
     if not e.fid_available:
         lines += ["", f"FID skipped: {e.fid_note}"]
     if e.edits_skipped:
         lines += ["", f"Edit fidelity skipped: {e.edits_skipped}"]
     if e.edit_families:
-        def pair(d):
-            return f"{_cell(_maybe(d, 'psnr_inside'), '{:.1f}')} / {_cell(_maybe(d, 'psnr_outside'), '{:.1f}')}"
-        fam_header = ["edit PSNR dB inside / outside region", "no edit"] + [stage_title(s) for s in stages]
-        fam_rows = [[f, pair(e.reference.no_edit_families.get(f))] + [pair(e.stages[s].edit_families.get(f))
-                                                                      for s in stages] for f in e.edit_families]
-        lines += ["", format_table(fam_rows, fam_header)]
+        lines += ["", *_family_tables(e, stages)]
     if e.strokes:
         from .strokes import format_strokes_table
         lines += ["", format_strokes_table(e.strokes)]
@@ -276,12 +324,19 @@ def _ablation_rows(e: Evaluation) -> str:
     rows = []
     for stage, s in e.stages.items():
         inside, outside = _maybe(s.edit, "psnr_inside"), _maybe(s.edit, "psnr_outside")
+        comp = s.edit_composite
         rows.append([_name(stage), _cell(s.training.get("generator_updates"), "{}"),
                      _cell(_edit_psnr(s), "{:.2f}") + (f" ({_cell(inside, '{:.2f}')} / {_cell(outside, '{:.2f}')})"
                                                       if s.edit is not None else ""),
+                     "-" if comp is None else f"{_cell(comp.psnr, '{:.2f}')} ({_cell(comp.beats_no_edit, '{:.2f}')})",
                      _cell(_edit_miou(s)), _cell(s.recon_parse.mean_iou), _cell(s.swd.get("swd_avg"), "{:.1f}")])
-    return format_table(rows, ["column", "generator updates", "edit PSNR dB (inside / outside)", "edited-mask mIoU",
-                               "recon mIoU", "SWD x1e3"])
+    no_edit = e.reference.no_edit
+    if no_edit is not None:
+        rows.append(["no edit (the input unchanged)", "-", f"{_cell(no_edit.psnr, '{:.2f}')} ({_cell(no_edit.psnr_inside, '{:.2f}')}"
+                     f" / {_cell(no_edit.psnr_outside, '{:.2f}')})", "-", "-", "-", "-"])
+    return format_table(rows, ["column", "generator updates", "re-render edit PSNR dB (inside / outside)",
+                               "composite edit PSNR dB (share beating no edit)", "edited-mask mIoU", "recon mIoU",
+                               "SWD x1e3"])
 
 
 def _against_control(c: StageEval, m: StageEval, control: str) -> list[str]:
@@ -325,6 +380,25 @@ def _strokes_sentences(e: Evaluation) -> list[str]:
                    f"mIoU against the edited mask, {c['stroke_accuracy'] - o['stroke_accuracy']:+.3f} of the stroke "
                    f"pixels parsed as painted, {c['psnr_outside'] - o['psnr_outside']:+.2f} dB away from the strokes.")
     return out
+
+
+def _composite_sentences(e: Evaluation) -> list[str]:
+    """Every generator's re-render and composite against doing nothing."""
+    ref = e.reference.no_edit
+    comp = {s: st.edit_composite for s, st in e.stages.items() if st.edit_composite is not None}
+    if ref is None or ref.psnr is None or not comp:
+        return []
+    full = {s: e.stages[s].edit for s in comp}
+    lost = [s for s in comp if full[s] is not None and full[s].psnr is not None and full[s].psnr < ref.psnr]
+    best = max(comp, key=lambda s: comp[s].psnr if comp[s].psnr is not None else float("-inf"))
+    text = [f"Against doing nothing (the input unchanged scores {ref.psnr:.2f} dB against the true edits):"]
+    if lost:
+        text.append(f"the paper's full re-render scores below it for {', '.join(_name(s) for s in lost)}, because a "
+                    "global style vector cannot reproduce the untouched part of the face;")
+    text.append(f"composited into the input ({e.composite['blend'] if e.composite else 'default'} blend), the best "
+                f"generator, {_name(best)}, scores {comp[best].psnr:.2f} dB ({comp[best].psnr - ref.psnr:+.2f} dB) and "
+                f"beats doing nothing in {100 * (comp[best].beats_no_edit or 0):.0f}% of the pairs.")
+    return text
 
 
 def read_ablation(metrics, table: bool = True, width: int | None = 110) -> str:
@@ -379,6 +453,7 @@ def read_ablation(metrics, table: bool = True, width: int | None = 110) -> str:
                     "the extra training; `python -m maskgan ablation` trains them: stage I alone for as many updates "
                     "as EBST.")
     text += _strokes_sentences(e)
+    text += _composite_sentences(e)
     pairs = f" and {e.edit_pairs_per_family} edit pairs per family" if e.edit_pairs_per_family else ""
     text.append(f"One training seed ({e.seed}), {e.num_faces} test faces{pairs}: differences of a few tenths of a dB "
                 "or a few thousandths of mIoU can change sign with another seed, so read this as an anecdote, not a "

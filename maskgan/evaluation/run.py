@@ -12,7 +12,11 @@ How the numbers are made (one pass over the test data, every generator stage on 
    with the ground-truth edited render (PSNR / SSIM, whole image and inside / outside the edited
    region) and parsed against the edited mask. The region is :func:`maskgan.data.synthfaces.edit_region`
    grown by :data:`REGION_DILATE` px, so that the 1-2 px anti-aliased border of a moved part
-   counts as inside and "outside" holds only pixels the edit must not change.
+   counts as inside and "outside" holds only pixels the edit must not change. Every edit is scored
+   twice: as the paper's full re-render and composited into the original (:mod:`maskgan.composite`,
+   the kit's default edit), each next to the reference that every edit must beat, the unedited
+   original ("no edit"): the share of pairs whose whole-image PSNR beats it, and the PSNR in the
+   seam band around the composite's edge (:func:`maskgan.composite.seam_band`).
 4. **Distribution**: SWD of the reconstructions against the real test images; FID if the
    Inception weights are available. Images are kept as 8-bit (at most 256 px a side) for these.
 5. **User-like stroke edits** (:mod:`.strokes`): 1-3 brush strokes per test face, painted as the app
@@ -35,6 +39,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..composite import DEFAULT_BLEND, changed_pixels, check_blend, composite, default_feather, default_margin, seam_band
 from ..config import Config
 from ..device import resolve_device
 from ..errors import ConfigError, StageMissing
@@ -51,6 +56,8 @@ __all__ = ["REGION_DILATE", "INTERP_STEPS", "evaluate_run", "evaluation_config",
 
 #: Pixels by which SynthFaces' edit region is grown (covers the anti-aliased border of moved parts).
 REGION_DILATE = 2
+#: Half-width in px of the seam band scored around a composite's edge (:func:`maskgan.composite.seam_band`).
+BAND_WIDTH = 1
 #: Seed of the user-like stroke edits (:mod:`.strokes`): fixed, so every run is scored on the same edits.
 STROKES_SEED = 0
 #: Decoded masks along each MaskVAE interpolation (t = 0, 1/8, ..., 1).
@@ -109,11 +116,15 @@ def _unkeep(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 127.5 - 1.0
 
 
+#: Per-pair values :class:`_Scores` averages into a :class:`PairFidelity`.
+EDIT_KEYS: tuple[str, ...] = PAIR_KEYS + ("psnr_band", "beats_no_edit")
+
+
 class _Scores:
     """Accumulates per-image pair scores and a segmentation meter."""
 
     def __init__(self):
-        self.values: dict[str, list[torch.Tensor]] = {k: [] for k in PAIR_KEYS}
+        self.values: dict[str, list[torch.Tensor]] = {k: [] for k in EDIT_KEYS}
         self.meter = SegmentationMeter()
         self.count = 0
 
@@ -125,7 +136,7 @@ class _Scores:
             self.meter.update(parse.cpu(), target.cpu())
 
     def fidelity(self) -> PairFidelity:
-        return PairFidelity(**{k: _nanmean(self.values[k]) for k in PAIR_KEYS}, n=self.count)
+        return PairFidelity(**{k: _nanmean(self.values[k]) for k in EDIT_KEYS}, n=self.count)
 
     def parse(self) -> Segmentation:
         return _seg(self.meter, self.count)
@@ -167,7 +178,19 @@ def _edit_batch(family: str, indices, size: int, device) -> dict[str, torch.Tens
     pairs = [edit_pair(family, "test", i, size) for i in indices]
     batch = {k: torch.stack([p[k] for p in pairs]).to(device) for k in ("image", "label", "edited_image", "edited_label")}
     batch["region"] = grow_region(torch.stack([edit_region(p) for p in pairs]), REGION_DILATE).to(device)
+    changed = changed_pixels(batch["label"], batch["edited_label"])
+    batch["band"] = seam_band(changed, default_margin(size), BAND_WIDTH)
     return batch
+
+
+def _edit_scores(output: torch.Tensor, b: dict, no_edit_psnr: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """:func:`pair_scores` of an edit against the truth, plus the seam band and (unless this *is* the
+    unedited original) whether it beats the unedited original on the whole image."""
+    scores = pair_scores(output, b["edited_image"], b["region"])
+    scores["psnr_band"] = psnr(output, b["edited_image"], b["band"])
+    if no_edit_psnr is not None:
+        scores["beats_no_edit"] = (scores["psnr"] > no_edit_psnr).double()
+    return scores
 
 
 @torch.no_grad()
@@ -209,12 +232,13 @@ def _maskvae_section(run: Run, test_ds, n: int, device, batch_size: int) -> Mask
 def evaluate_run(run_dir: Path | str | Run, n: int | None = None, *, n_edits: int | None = None, device=None,
                  cfg: Config | None = None, preset: str | None = None, overrides: dict | None = None,
                  train_parser: bool = True, batch_size: int = 32, swd_seed: int = 0, record: bool = True,
-                 progress: bool = False) -> Evaluation:
+                 progress: bool = False, blend: str = DEFAULT_BLEND) -> Evaluation:
     """Evaluate every generator stage of a run (see the module docstring).
 
     ``n``: test faces (default ``cfg.eval.faces``); ``n_edits``: edit pairs per SynthFaces edit
     family (default ``cfg.eval.edits``; 0 skips edit fidelity); ``cfg`` / ``preset`` / ``overrides``: see
-    :func:`evaluation_config`. Trains the face parser first when it is missing (``train_parser``).
+    :func:`evaluation_config`; ``blend``: how edits are composited (:mod:`maskgan.composite`; every
+    edit is also scored as the paper's full re-render). Trains the face parser first when it is missing (``train_parser``).
     Writes the result into ``<run_dir>/metrics.json``, section ``eval`` (``record=True``), and returns it.
     """
     t_start = time.perf_counter()
@@ -234,7 +258,8 @@ def evaluate_run(run_dir: Path | str | Run, n: int | None = None, *, n_edits: in
         net, gcfg, _ = run.generator(stage, device)
         gens[stage] = (net, gcfg, run.training_record(stage))
     with torch.no_grad():
-        result = measure(run, gens, cfg, device, parser, parser_info, n, n_edits, batch_size, swd_seed, progress)
+        result = measure(run, gens, cfg, device, parser, parser_info, n, n_edits, batch_size, swd_seed, progress,
+                         blend=blend)
     result.seconds = round(time.perf_counter() - t_start, 2)
     if record:
         run.record_metrics("eval", result.to_dict())
@@ -261,36 +286,43 @@ def _reconstructions(gens: dict, test_ds, n: int, parser, device, batch_size: in
     return _seg(parser_real, n), recon, real_kept, gen_kept
 
 
-def _edits(gens: dict, m: int, size: int, parser, device, batch_size: int):
+def _edits(gens: dict, m: int, size: int, parser, device, batch_size: int, blend: str = DEFAULT_BLEND):
     """Phase 3 (SynthFaces): ``m`` ground-truth edit pairs per family, each edited mask rendered in the
-    original's style; the unedited original is the floor ("no edit")."""
+    original's style, scored as the full re-render and composited into the original (``blend``); the
+    unedited original is the reference ("no edit") that every edit must beat."""
     from ..data.synthfaces import EDIT_FAMILIES
-    per_family = {s: {f: _Scores() for f in EDIT_FAMILIES} for s in gens}
-    overall = {s: _Scores() for s in gens}
+    kinds = ("rerender", "composite")
+    per_family = {k: {s: {f: _Scores() for f in EDIT_FAMILIES} for s in gens} for k in kinds}
+    overall = {k: {s: _Scores() for s in gens} for k in kinds}
     no_edit, no_edit_all, parser_edited = {f: _Scores() for f in EDIT_FAMILIES}, _Scores(), SegmentationMeter()
     for family in EDIT_FAMILIES:
         for idx in _batches(m, batch_size):
             b = _edit_batch(family, idx, size, device)
             parser_edited.update(parser.parse(b["edited_image"]).cpu(), b["edited_label"].cpu())
-            ref = pair_scores(b["image"], b["edited_image"], b["region"])
+            ref = _edit_scores(b["image"], b, None)
             no_edit[family].add(ref)
             no_edit_all.add(ref)
             target = one_hot(b["edited_label"])
             for s, g in gens.items():
                 out = g.render(target, g.style(b["image"], one_hot(b["label"]))).float()
-                scores = pair_scores(out, b["edited_image"], b["region"])
-                parse = parser.parse(out)
-                per_family[s][family].add(scores, parse, b["edited_label"])
-                overall[s].add(scores, parse, b["edited_label"])
+                comp = composite(b["image"], out, b["label"], b["edited_label"], blend).image
+                for kind, image in zip(kinds, (out, comp)):
+                    scores = _edit_scores(image, b, ref["psnr"])
+                    parse = parser.parse(image)
+                    per_family[kind][s][family].add(scores, parse, b["edited_label"])
+                    overall[kind][s].add(scores, parse, b["edited_label"])
     reference = {"parser_real_edits": _seg(parser_edited, m * len(EDIT_FAMILIES)), "no_edit": no_edit_all.fidelity(),
                  "no_edit_families": {f: no_edit[f].fidelity() for f in EDIT_FAMILIES}}
     return list(EDIT_FAMILIES), per_family, overall, reference
 
 
 def measure(run: Run, generators: dict, cfg: Config, device, parser, parser_info: dict, n, n_edits,
-            batch_size: int = 32, swd_seed: int = 0, progress: bool = False, maskvae: bool = True) -> Evaluation:
+            batch_size: int = 32, swd_seed: int = 0, progress: bool = False, maskvae: bool = True,
+            blend: str = DEFAULT_BLEND) -> Evaluation:
     """The measuring pass of :func:`evaluate_run` (call under ``torch.no_grad``), for any generators:
-    ``{label: (network, its Config, training record)}``; every generator sees every batch."""
+    ``{label: (network, its Config, training record)}``; every generator sees every batch. Edits are
+    scored as full re-renders and composited with ``blend`` (:mod:`maskgan.composite`)."""
+    check_blend(blend, allow_rerender=False)
     from ..data import build_dataset
     size = cfg.data.size
     gens, training = {}, {}
@@ -307,7 +339,7 @@ def measure(run: Run, generators: dict, cfg: Config, device, parser, parser_info
     if progress:
         print(f"evaluating {', '.join(gens)} on {n} test faces" + (f" and {m} edits per family" if m else ""))
     parser_real, recon, real_kept, gen_kept = _reconstructions(gens, test_ds, n, parser, device, batch_size)
-    families, per_family, overall, edit_ref = _edits(gens, m, size, parser, device, batch_size) if m else ([], {}, {}, {})
+    families, per_family, overall, edit_ref = _edits(gens, m, size, parser, device, batch_size, blend) if m else ([], {}, {}, {})
 
     # 4. distribution: SWD (and FID when its weights are there)
     real = _unkeep(torch.cat(real_kept))
@@ -326,15 +358,19 @@ def measure(run: Run, generators: dict, cfg: Config, device, parser, parser_info
                           swd=sliced_wasserstein(gen, real, patches_per_image=SWD_PATCHES, seed=swd_seed),
                           fid=fid(gen, real, model=inception, device=device) if have_fid else None)
         if m:
-            entry.edited_parse, entry.edit = overall[s].parse(), overall[s].fidelity()
-            entry.edit_families = {f: per_family[s][f].fidelity() for f in families}
-            entry.edit_families_parse = {f: per_family[s][f].parse() for f in families}
+            full, comp = overall["rerender"][s], overall["composite"][s]
+            entry.edited_parse, entry.edit = full.parse(), full.fidelity()
+            entry.edit_families = {f: per_family["rerender"][s][f].fidelity() for f in families}
+            entry.edit_families_parse = {f: per_family["rerender"][s][f].parse() for f in families}
+            entry.edited_parse_composite, entry.edit_composite = comp.parse(), comp.fidelity()
+            entry.edit_composite_families = {f: per_family["composite"][s][f].fidelity() for f in families}
         results[s] = entry
 
     # 5. user-like stroke edits (any dataset: they need no ground truth)
     from .strokes import evaluate_strokes
     # the strokes are part of the test set: the same for every run (not the training seed)
-    strokes = evaluate_strokes(gens, test_ds, parser, n=n, seed=STROKES_SEED, batch_size=batch_size, device=device)
+    strokes = evaluate_strokes(gens, test_ds, parser, n=n, seed=STROKES_SEED, batch_size=batch_size, device=device,
+                               blend=blend)
 
     # 6. MaskVAE
     vae = _maskvae_section(run, test_ds, n, device, batch_size) if maskvae else None
@@ -346,6 +382,8 @@ def measure(run: Run, generators: dict, cfg: Config, device, parser, parser_info
         reference=Reference(swd_real_val_vs_test=swd_floor, swd_real_n=n_val, **edit_ref), fid_available=have_fid,
         fid_note=fid_note if not have_fid else f"Inception weights: {fid_note}", stages=results,
         edit_pairs_per_family=m, edit_families=families, region_dilate_px=REGION_DILATE if m else None,
+        composite={"blend": blend, "margin": default_margin(size), "feather": default_feather(size),
+                   "band_width": BAND_WIDTH} if m else None,
         edits_skipped=None if m else ("n_edits=0 was asked for" if synth else
                                       "edit fidelity needs ground-truth edits, which only SynthFaces provides "
                                       f"(this run uses {cfg.data.dataset})"),

@@ -262,8 +262,8 @@ def shipped_evaluation(name: str = DEFAULT_PRETRAINED):
 def shipped_figures(name: str = DEFAULT_PRETRAINED, dest: Path | str | None = None) -> list[Path]:
     """The README's figures of a shipped model set, saved as ``<dest>/pretrained_<figure>.png`` (default
     ``dest``: the repository's ``figures/``; a developer's step, ``python -m maskgan publish-figures
-    --pretrained``): the evaluation's mask-fidelity, edit-PSNR and edit-example figures, and the
-    stroke-edit examples. Nothing is written into the shipped folder."""
+    --pretrained``): the evaluation's mask-fidelity, edit-PSNR and edit-example figures, the
+    stroke-edit examples, and stage I's edits re-rendered and composited. Nothing is written into the shipped folder."""
     from ..pretrained import pretrained_run
     from ..viz import save_figure
     from .report import eval_figures
@@ -275,9 +275,30 @@ def shipped_figures(name: str = DEFAULT_PRETRAINED, dest: Path | str | None = No
     gens = {s: run.generator(s)[0] for s in generator_stages() if run.has(s)}
     figs["06_stroke_examples"] = stroke_examples_figure(gens, build_dataset(cfg.data, "test"),
                                                         title="Shipped models: user-like stroke edits")
+    from .blends import blend_examples_figure
+    figs["06_composite_examples"] = blend_examples_figure(
+        gens["dmn"], cfg.data.size, index=3, title="Shipped stage I: the paper's re-render, or composited into the "
+                                                   "original (SynthFaces test face 3)")
     written = []
     for key, fig in figs.items():
         path = dest / f"pretrained_{key.removeprefix('06_')}.png"
         save_figure(fig, path)
         written.append(path)
     return written
+
+
+def record_evaluation(name: str, evaluation) -> Path:
+    """Replace the ``evaluation`` section of a shipped set's ``pretrained.json`` with ``evaluation``
+    (an :class:`~maskgan.evaluation.records.Evaluation` of the shipped files), atomically; the
+    weights and their sha256 are not touched. Returns the record's path."""
+    from ..pretrained import RECORD, pretrained_dir, read_record
+    record = read_record(name)
+    data = evaluation.to_dict()
+    folder = pretrained_dir(name).resolve()
+    checkpoint = Path(data["parser"]["checkpoint"])
+    if checkpoint.is_absolute() and checkpoint.resolve().is_relative_to(folder):  # no machine paths in the record
+        data["parser"]["checkpoint"] = checkpoint.resolve().relative_to(folder).as_posix()
+    record["evaluation"] = data
+    path = pretrained_dir(name) / RECORD
+    atomic_write_json(path, record)
+    return path

@@ -62,9 +62,12 @@ __all__ = [
 
 def __getattr__(name):
     # The controllers import ipywidgets/ipycanvas; load them only when asked for.
-    if name in ("InterpolationController", "MaskEditorController", "StyleCopyController"):
+    if name in ("InterpolationController", "StyleCopyController"):
         from . import ui
         return getattr(ui, name)
+    if name == "MaskEditorController":
+        from .mask_editor import MaskEditorController
+        return MaskEditorController
     if name == "UploadController":
         from .uploads import UploadController
         return UploadController
@@ -117,15 +120,19 @@ def interpolation_widget(editor, dataset, *, lambda_inter: float | None = None, 
 
 def mask_editor(editor, dataset, *, threaded: bool = True, max_faces: int = 24, display_px: int = 256,
                 face: int = 0, brush_class: int | str = "skin", brush_size: int = 2, render_threads: int | None = 1,
-                preview_factor: int | None = None):
+                preview_factor: int | None = None, blend: str | None = None, show_rerender: bool = False):
     """Paint on a face's mask (19-class palette, brush size, undo, reset, one-click edits); each
     stroke re-renders the face with its original style (Sec. 3.3), as a preview at
-    ``1/preview_factor`` size while the mouse drags (None: 2 from 256 px up, else off).
-    Returns ``Panel(widget, MaskEditorController)``."""
-    from .ui import MaskEditorController
+    ``1/preview_factor`` size while the mouse drags (None: 2 from 256 px up, else off), and
+    composites it into the face (``blend``, default :data:`maskgan.composite.DEFAULT_BLEND`;
+    ``"rerender"``: the paper's whole-face edit; ``show_rerender`` shows it next to the edit), with
+    buttons that save the edited image and mask. Returns ``Panel(widget, MaskEditorController)``."""
+    from ..composite import DEFAULT_BLEND
+    from .mask_editor import MaskEditorController
     ctl = MaskEditorController(editor, _bank(dataset, max_faces), threaded=threaded, display_px=display_px,
                                face=face, brush_class=brush_class, brush_size=brush_size,
-                               render_threads=render_threads, preview_factor=preview_factor)
+                               render_threads=render_threads, preview_factor=preview_factor,
+                               blend=blend or DEFAULT_BLEND, show_rerender=show_rerender)
     return Panel(ctl.widget, ctl)
 
 
@@ -140,144 +147,4 @@ def style_copy_widget(editor, dataset, *, threaded: bool = True, max_faces: int 
     return Panel(ctl.widget, ctl)
 
 
-class EditingApp:
-    """The controllers of :func:`editing_app`: ``editor``, ``bank``, ``interpolation`` (None without
-    a MaskVAE), ``mask_editor``, ``style_copy``, ``uploads`` (the "Your own face" box), ``parser``
-    (None when the app has none), ``faces`` (the folder shown, or None)."""
-
-    def __init__(self, editor, bank, interpolation, mask_editor, style_copy, run_dir=None, uploads=None,
-                 parser=None, faces=None):
-        self.editor, self.bank, self.run_dir = editor, bank, run_dir
-        self.interpolation, self.mask_editor, self.style_copy = interpolation, mask_editor, style_copy
-        self.uploads, self.parser, self.faces = uploads, parser, faces
-        if uploads is not None:
-            uploads.on_added(self.face_added)
-
-    def face_added(self, index: int) -> None:
-        """A face was appended to the bank: list it in every face dropdown and edit it."""
-        opts = self.bank.options
-        dropdowns = [self.mask_editor.face, self.mask_editor.donor, self.style_copy.reference]
-        if self.interpolation is not None:
-            dropdowns += [self.interpolation.face_a, self.interpolation.face_b]
-        for dd in dropdowns:
-            value = dd.value
-            with dd.hold_trait_notifications():
-                dd.options = opts
-                dd.value = value
-        sc = self.style_copy
-        value = sc.mask_face.value
-        extra = [o for o in sc.mask_face.options if o[1] == sc.EDITED]
-        with sc.mask_face.hold_trait_notifications():
-            sc.mask_face.options = extra + opts
-            sc.mask_face.value = value
-        self.mask_editor.face.value = index
-
-    def wait(self, timeout: float = 30.0) -> bool:
-        """Block until every panel has rendered its latest state."""
-        return all(p.wait(timeout) for p in (self.interpolation, self.mask_editor, self.style_copy) if p is not None)
-
-
-def editing_app(run_dir: str | Path | None = None, *, split: str = "val", device: str = "auto",
-                threaded: bool = True, max_faces: int = 24, display_px: int = 256, render_threads: int | None = 1,
-                editor=None, dataset=None, faces: str | Path | None = None, parser="auto",
-                preview_factor: int | None = None):
-    """The three panels in tabs and a "Your own face" upload box (:class:`UploadController`), from a trained run (``run_dir``,
-    else ``$MASKGAN_RUN_DIR``, else ``runs/demo``) and the faces of a folder (``faces``, else
-    ``$MASKGAN_FACES``; every face of it is listed) or else of its dataset's ``split``. The
-    style-copy tab follows the mask editor's current mask.
-
-    ``parser`` crops and parses images without a mask (folder faces and uploads): a loaded parser,
-    a path for :func:`maskgan.photo.load_parser`, None for none, or ``"auto"``: ``$MASKGAN_PARSER``
-    if set, else the run directory's imported parser (``face_parsers/``) or trained ``parser``
-    stage, else none. Pass ``editor``/``dataset`` to skip loading. Returns ``(Tab, EditingApp)``;
-    the upload box is ``app.uploads.widget`` (:func:`app_page` shows it above the tabs).
-    """
-    import ipywidgets as w
-
-    from .ui import InterpolationController, MaskEditorController, StyleCopyController
-    from .uploads import UploadController
-    path = None
-    if editor is None:
-        from ..device import resolve_device
-        from ..editing import Editor
-        path = resolve_run_dir(run_dir)
-        editor = Editor.from_run(path, device=str(resolve_device(device)))
-    parser = _app_parser(parser, path, editor)
-    folder = resolve_faces(faces) if dataset is None else None
-    if folder is not None:
-        if getattr(editor, "cfg", None) is None:
-            raise ValueError("pass `dataset=` : this editor has no config, so the size of its faces is unknown")
-        from ..photo import open_faces
-        dataset = open_faces(folder, int(editor.cfg.data.size), parser=parser,
-                             resample=getattr(editor, "resample", "lanczos"))
-        max_faces = max(max_faces, len(dataset))  # a folder the user chose is shown whole
-    if dataset is None:
-        from ..data import build_dataset
-        if getattr(editor, "cfg", None) is None:
-            raise ValueError("pass `dataset=` : this editor has no config to build its dataset from")
-        dataset = build_dataset(editor.cfg.data, split)
-    bank = _bank(dataset, max_faces)
-    kw = dict(threaded=threaded, display_px=display_px, render_threads=render_threads)
-    interp = (InterpolationController(editor, bank, lambda_inter=_lambda_inter(editor), **kw)
-              if editor.vae is not None else None)
-    editor_ctl = MaskEditorController(editor, bank, preview_factor=preview_factor, **kw)
-    style_ctl = StyleCopyController(editor, bank, mask_source=editor_ctl, **kw)
-    uploads = UploadController(bank, parser)
-    tabs, titles = [], []
-    if interp is not None:
-        tabs.append(interp.widget)
-        titles.append("Latent interpolation")
-    tabs += [editor_ctl.widget, style_ctl.widget]
-    titles += ["Mask editor", "Style copy"]
-    tab = w.Tab(children=tabs, titles=titles)
-    app = EditingApp(editor, bank, interp, editor_ctl, style_ctl, run_dir=path, uploads=uploads, parser=parser,
-                     faces=folder)
-    return tab, app
-
-
-def _app_parser(parser, run_dir, editor):
-    """The face parser of the app (see :func:`editing_app`'s ``parser``)."""
-    import os
-
-    from ..errors import MaskGANError
-    from ..photo import load_parser
-    device = str(getattr(editor, "device", "cpu"))
-    if parser is None or (parser != "auto" and not isinstance(parser, (str, Path))):
-        return parser
-    if parser != "auto":
-        return load_parser(parser, device=device)
-    if os.environ.get(PARSER_ENV):
-        return load_parser(os.environ[PARSER_ENV], device=device)
-    if run_dir is None:
-        return None
-    try:
-        return load_parser(run_dir, device=device)
-    except MaskGANError:
-        return None
-
-
-def app_page(run_dir: str | Path | None = None, **kwargs):
-    """What ``notebooks/app.ipynb`` shows: a status line and :func:`editing_app`, or, when the run has
-    no trained DMN yet, a message saying which notebook or command to run first."""
-    import html
-
-    import ipywidgets as w
-
-    from ..errors import MaskGANError
-    ready, message = run_status(run_dir)
-
-    def line(text: str, ok: bool):
-        colour = "#1b5e20" if ok else "#b00020"
-        return w.HTML(f"<div style='color:{colour};font-size:12px'>{html.escape(text)}</div>")
-
-    if not ready:
-        return w.VBox([line(message, False)])
-    try:
-        tab, app = editing_app(run_dir, **kwargs)
-    except MaskGANError as e:  # e.g. a faces folder with a bad file: say so in the page
-        return w.VBox([line(message, True), line(str(e), False)])
-    where = f"faces of {app.faces}" if app.faces is not None else "faces of the run's dataset"
-    parsed = "a face parser for photos without a mask" if app.parser is not None else "no face parser"
-    page = w.VBox([line(message, True), line(f"{where}; {parsed}.", True), app.uploads.widget, tab])
-    page.app = app  # for notebook users who want the controllers
-    return page
+from .app import EditingApp, app_page, editing_app  # noqa: E402  (it uses the helpers above)

@@ -48,7 +48,8 @@ class FaceBank:
         return self.n
 
     def add(self, item: dict) -> int:
-        """Append a face (an uploaded one: ``{"image", "label", "name"}`` at this bank's size); its index.
+        """Append a face (an uploaded one: ``{"image", "label", "name"}`` at this bank's size, and for a
+        photo its ``"photo"`` (file bytes) and crop ``"box"``, kept for pasting edits back); its index.
         Names are style-cache keys, so a name already in the bank is an error."""
         if any(name == item["name"] for name, _ in self.options):
             raise ValueError(f"the bank already has a face named {item['name']!r}")
@@ -56,7 +57,8 @@ class FaceBank:
             raise ValueError(f"face {item['name']!r} is {tuple(item['label'].shape)} but this bank's faces are "
                              f"{tuple(self[0]['label'].shape)}")
         self._items[self.n] = {"image": torch.as_tensor(item["image"]).float(),
-                               "label": torch.as_tensor(item["label"]).long(), "name": str(item["name"])}
+                               "label": torch.as_tensor(item["label"]).long(), "name": str(item["name"]),
+                               **{k: item[k] for k in ("photo", "box") if item.get(k) is not None}}
         self.n += 1
         return self.n - 1
 

@@ -1,4 +1,6 @@
-"""The three editing panels and the app that puts them in tabs (ipywidgets 8, ipycanvas).
+"""The interpolation and style-copy panels, and what every panel shares (ipywidgets 8).
+
+The mask editor, the app's main panel, has its own module: :mod:`maskgan.widgets.mask_editor`.
 
 Each panel is a small *controller* object that owns its widgets (attributes you can set from
 Python, exactly as the browser does) and its state (readable: current label map, frame bytes).
@@ -14,13 +16,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..labels import CLASS_NAMES, PALETTE, colorize
 from ..nn import interpolate
-from .edits import ONE_CLICK_EDITS, class_id, paint_stroke, stroke_mask
 from .faces import FaceBank
 from .frames import LatestOnly, display_scale, ebst_marks, editor_lock, frame_png
 
-__all__ = ["InterpolationController", "MaskEditorController", "StyleCopyController", "captioned"]
+__all__ = ["InterpolationController", "StyleCopyController", "FramePanel", "captioned", "hex_colour"]
 
 
 def captioned(widget, caption: str):
@@ -30,11 +30,11 @@ def captioned(widget, caption: str):
                   layout=w.Layout(align_items="center", margin="0 6px"))
 
 
-def _hex(rgb) -> str:
+def hex_colour(rgb) -> str:
     return "#{:02x}{:02x}{:02x}".format(*(int(c) for c in rgb))
 
 
-class _Panel:
+class FramePanel:
     """What every panel shares: editor, faces, a render queue, a status line, frame counting."""
 
     def __init__(self, editor, bank: FaceBank, threaded: bool, display_px: int, render_threads: int | None = 1):
@@ -96,7 +96,7 @@ class _Panel:
 
 # --- latent interpolation (Sec. 3.2; EBST's z^inter / z^outer, Algorithm 1) ----------------------
 
-class InterpolationController(_Panel):
+class InterpolationController(FramePanel):
     """Two faces, a slider for ``t`` in [-1, 2] and a play button: the MaskVAE mask at
     ``z_A + t (z_B - z_A)`` and the DMN's face for it in face A's style.
 
@@ -131,7 +131,9 @@ class InterpolationController(_Panel):
                            description="play", tooltip="play t from -1 to 2")
         # The Play widget counts integer steps; link it to the float slider through t = T_MIN + k * step.
         w.link((self.play, "value"), (self.slider, "value"), transform=(self._step_to_t, self._t_to_step))
-        self.jump = {name: w.Button(description=f"{name}  (t = {t_mark:+.2f})", layout=w.Layout(width="150px"),
+        words = {"z^outer": "EBST's outer mask", "z^inter": "EBST's inner mask"}
+        self.jump = {name: w.Button(description=f"{words.get(name, name)} (t = {t_mark:+.2f})",
+                                    layout=w.Layout(width="210px"),
                                     tooltip=f"jump to EBST's {name}") for name, t_mark in self.marks.items()}
         for name, button in self.jump.items():
             button.on_click(lambda _b, t_mark=self.marks[name]: setattr(self.slider, "value", t_mark))
@@ -151,8 +153,8 @@ class InterpolationController(_Panel):
             w.HBox([self.face_a, self.face_b]),
             w.HBox([self.play, self.slider, self.where]),
             w.HBox(list(self.jump.values())),
-            w.HBox([captioned(self.thumb_a, "face A (style source)"), captioned(self.mask_image, "mask at t (MaskVAE)"),
-                    captioned(self.image, "DMN: mask at t, style of A"), captioned(self.thumb_b, "face B")]),
+            w.HBox([captioned(self.thumb_a, "face A (its style)"), captioned(self.mask_image, "the mask at t"),
+                    captioned(self.image, "that mask in face A's style"), captioned(self.thumb_b, "face B")]),
             self.status,
         ])
         self._request()
@@ -233,288 +235,9 @@ class InterpolationController(_Panel):
         self._frame_done()
 
 
-# --- mask editor (Sec. 3.3) ---------------------------------------------------------------------
-
-class MaskEditorController(_Panel):
-    """Paint on a face's label map; every stroke re-renders the face in its original style.
-
-    Widgets: ``face`` (dropdown), ``brush_class`` (dropdown of the 19 classes, also set by the
-    colour ``palette`` buttons), ``brush_size`` (radius in label pixels), ``canvas`` (ipycanvas:
-    drag to paint), ``undo_button``, ``reset_button``, one button per one-click edit in
-    ``edit_buttons`` (:data:`~maskgan.widgets.edits.ONE_CLICK_EDITS`) and ``donor`` (the face whose
-    hair "hair from other face" takes). State: ``label`` (H x W uint8 numpy), ``image_png``.
-
-    Painting stays responsive on big models: while the mouse drags, frames are *previews*
-    (:meth:`~maskgan.editing.Editor.render_preview`: the mask at ``1/preview_factor`` of its size,
-    upsampled), and the full frame follows when the stroke ends. ``preview_factor=None`` picks 2 for
-    faces of 256 px and more (the authors' 512² model: a quarter of the cost) and 1 (no preview)
-    below; strokes, edits and undo from Python always render full frames. ``last_frame`` says which
-    kind is displayed (``"preview"`` or ``"full"``); ``previews`` counts preview frames.
-    """
-
-    MAX_UNDO = 100
-
-    def __init__(self, editor, bank: FaceBank, threaded: bool = True, display_px: int = 256, face: int = 0,
-                 brush_class: int | str = "skin", brush_size: int = 2, donor: int = 1,
-                 render_threads: int | None = 1, preview_factor: int | None = None):
-        import ipywidgets as w
-        from ipycanvas import Canvas
-        super().__init__(editor, bank, threaded, display_px, render_threads)
-        size = bank.size
-        if preview_factor is None:
-            preview_factor = 2 if size >= 256 else 1
-        fits = getattr(editor, "preview_fits", None)
-        self.preview_factor = int(preview_factor) if (fits is None or fits(size, int(preview_factor))) else 1
-        self.last_frame: str | None = None
-        self.previews = 0
-        self._previewed = False  # a preview is showing: the stroke's end renders the full frame
-        px = size * self.scale
-        self._history: list[np.ndarray] = []
-        self._stroke: list[tuple[float, float]] | None = None
-        self._label_listeners: list[Callable[[], None]] = []
-
-        self.face = w.Dropdown(options=bank.options, value=bank.index(face), description="face")
-        self.brush_class = w.Dropdown(options=[(f"{i:2d} {n}", i) for i, n in enumerate(CLASS_NAMES)],
-                                      value=class_id(brush_class), description="class")
-        self.brush_size = w.IntSlider(value=brush_size, min=0, max=max(8, size // 8), description="brush",
-                                      tooltip="brush radius in mask pixels")
-        self.palette = w.GridBox([self._swatch(i) for i in range(len(CLASS_NAMES))],
-                                 layout=w.Layout(grid_template_columns="repeat(5, 88px)", grid_gap="2px"))
-        self.swatch = w.HTML("")
-        self.canvas = Canvas(width=px, height=px, layout=w.Layout(width=f"{px}px", height=f"{px}px"))
-        self.undo_button = w.Button(description="undo", icon="undo")
-        self.reset_button = w.Button(description="reset", icon="refresh")
-        self.donor = w.Dropdown(options=bank.options, value=bank.other(donor),
-                                description="hair from")
-        self.edit_buttons = {name: w.Button(description=name, layout=w.Layout(width="160px"))
-                             for name in ONE_CLICK_EDITS}
-        self.original_image, self.image = self._image(), self._image()
-
-        self.undo_button.on_click(lambda _b: self.undo())
-        self.reset_button.on_click(lambda _b: self.reset())
-        for name, button in self.edit_buttons.items():
-            button.on_click(lambda _b, name=name: self.apply_edit(name))
-        self.face.observe(self._on_face, names="value")
-        self.brush_class.observe(lambda _c: self._show_swatch(), names="value")
-        for widget, css in ((self.canvas, "maskgan-editor-canvas"), (self.image, "maskgan-editor-image"),
-                            (self.face, "maskgan-editor-face")):
-            widget.add_class(css)  # stable handles for browser tests
-        self.canvas.on_mouse_down(self._mouse_down)
-        self.canvas.on_mouse_move(self._mouse_move)
-        self.canvas.on_mouse_up(self._mouse_up)
-        self.canvas.on_mouse_out(self._mouse_up)
-        # Draw only once a browser view exists: commands sent before are lost (ipycanvas replays
-        # nothing), and the frontend says "client ready" for every new view.
-        self._client_ready = False
-        self.canvas.on_client_ready(self._on_client_ready)
-
-        self.widget = w.VBox([
-            w.HTML("<b>Mask editor (Sec. 3.3).</b> Paint on the mask with a class and brush; each stroke "
-                   "re-renders the face with the style of the original image, cached once per face."),
-            w.HBox([self.face, self.brush_class, self.swatch]),
-            w.HBox([self.brush_size, self.undo_button, self.reset_button]),
-            self.palette,
-            w.HBox([*self.edit_buttons.values(), self.donor]),
-            w.HBox([captioned(self.canvas, "mask (drag to paint)"), captioned(self.image, "DMN: edited mask, original style"),
-                    captioned(self.original_image, "original face")]),
-            self.status,
-        ])
-        self._show_swatch()
-        self._load_face()
-        self.wait(60)
-
-    # --- widgets ------------------------------------------------------------------------------
-    def _swatch(self, cid: int):
-        import ipywidgets as w
-        rgb = PALETTE[cid]
-        text = "white" if 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] < 128 else "black"
-        b = w.Button(description=CLASS_NAMES[cid], tooltip=f"paint with class {cid} {CLASS_NAMES[cid]}",
-                     layout=w.Layout(width="88px", height="24px"))
-        b.style.button_color = _hex(rgb)
-        b.style.text_color = text
-        b.on_click(lambda _b: setattr(self.brush_class, "value", cid))
-        return b
-
-    def _show_swatch(self) -> None:
-        cid = int(self.brush_class.value)
-        self.swatch.value = (f"<span style='display:inline-block;width:22px;height:22px;vertical-align:middle;"
-                             f"border:1px solid #555;background:{_hex(PALETTE[cid])}'></span>")
-
-    # --- state ----------------------------------------------------------------------------
-    @property
-    def label(self) -> np.ndarray:
-        """The current (edited) label map, H x W uint8 (a copy)."""
-        return self._label.copy()
-
-    @property
-    def original_label(self) -> np.ndarray:
-        """The face's own label map, before any edit (a copy)."""
-        return self._original.copy()
-
-    @property
-    def image_png(self) -> bytes:
-        """PNG bytes of the displayed rendering of the edited mask."""
-        return self.image.value
-
-    @property
-    def can_undo(self) -> bool:
-        return bool(self._history)
-
-    def on_label_change(self, fn: Callable[[], None]) -> None:
-        """Call ``fn()`` whenever the edited label map changes (strokes, edits, undo, face); while a
-        stroke is previewed, once when it ends."""
-        self._label_listeners.append(fn)
-
-    def _load_face(self) -> None:
-        face = self.bank[int(self.face.value)]
-        self._original = face["label"].numpy().astype(np.uint8)
-        self._label = self._original.copy()
-        self._history.clear()
-        self.original_image.value = frame_png(face["image"], self.scale)
-        self._redraw()
-        self._changed()
-
-    def _on_face(self, _change=None) -> None:
-        self._stroke = None
-        self._load_face()
-
-    def _push_history(self) -> None:
-        self._history.append(self._label.copy())
-        del self._history[:-self.MAX_UNDO]
-
-    def _set_label(self, new: np.ndarray, redraw: np.ndarray | None = None, preview: bool = False) -> None:
-        """Install ``new``; repaint only the ``redraw`` pixels on the canvas (all when None)."""
-        self._label = new
-        if redraw is None:
-            self._redraw()
-        else:
-            self._draw_pixels(redraw)
-        self._changed(preview)
-
-    def _changed(self, preview: bool = False) -> None:
-        preview = preview and self.preview_factor > 1
-        self._previewed = preview
-        self._queue.request((int(self.face.value), self._label.copy(), preview))
-        if preview:  # listeners (the style-copy tab) hear of the stroke when it ends: their full frames
-            return   # would hold the editor's lock and stall the previews
-        for fn in list(self._label_listeners):
-            fn()
-
-    # --- canvas ---------------------------------------------------------------------------
-    def _on_client_ready(self, *_args) -> None:
-        self._client_ready = True
-        self._redraw()
-
-    def _redraw(self, *_args) -> None:
-        from ipycanvas import hold_canvas
-        if not self._client_ready:
-            return
-        rgb = colorize(self._label)
-        s = self.scale
-        with hold_canvas():
-            self.canvas.put_image_data(np.repeat(np.repeat(rgb, s, axis=0), s, axis=1), 0, 0)
-
-    def _draw_pixels(self, changed: np.ndarray) -> None:
-        from ipycanvas import hold_canvas
-        ys, xs = np.nonzero(changed)
-        if len(xs) == 0 or not self._client_ready:
-            return
-        s = self.scale
-        with hold_canvas():
-            for cid in np.unique(self._label[ys, xs]):
-                sel = self._label[ys, xs] == cid
-                self.canvas.fill_style = _hex(PALETTE[cid])
-                self.canvas.fill_rects(xs[sel] * s, ys[sel] * s, s, s)
-
-    def _to_label_xy(self, x: float, y: float) -> tuple[float, float]:
-        # Canvas pixel x covers label column floor(x / scale), whose centre is column + 0.5.
-        return x / self.scale - 0.5, y / self.scale - 0.5
-
-    def _mouse_down(self, x, y) -> None:
-        p = self._to_label_xy(x, y)
-        self._stroke = [p]
-        self.apply_stroke([p], preview=True)
-
-    def _mouse_move(self, x, y) -> None:
-        if self._stroke is None:
-            return
-        p = self._to_label_xy(x, y)
-        self.apply_stroke([self._stroke[-1], p], new_stroke=False, preview=True)
-        self._stroke.append(p)
-
-    def _mouse_up(self, *_args) -> None:
-        self._stroke = None
-        if self._previewed:  # the stroke ended on a preview: render the full frame
-            self._changed()
-
-    # --- edits ----------------------------------------------------------------------------
-    def apply_stroke(self, points, cls: int | str | None = None, radius: float | None = None,
-                     new_stroke: bool = True, preview: bool = False) -> np.ndarray:
-        """Paint the polyline ``points`` (label-pixel ``(x, y)``) with the brush (or ``cls``/``radius``).
-
-        ``new_stroke=True`` starts a new undo step; ``False`` extends the current one (mouse drags).
-        ``preview=True`` renders a preview frame (the stroke goes on; :meth:`end_stroke` renders the
-        full one). Returns the boolean mask of the pixels that changed.
-        """
-        cid = int(self.brush_class.value) if cls is None else class_id(cls)
-        r = float(self.brush_size.value) if radius is None else float(radius)
-        covered = stroke_mask(self._label.shape, points, r)
-        changed = covered & (self._label != cid)
-        if new_stroke:
-            self._push_history()
-        if changed.any():
-            self._set_label(paint_stroke(self._label, points, cid, r), redraw=changed, preview=preview)
-        return changed
-
-    def end_stroke(self) -> None:
-        """The stroke is over (the mouse is up): render the full frame if a preview is showing."""
-        self._mouse_up()
-
-    def apply_edit(self, name: str) -> np.ndarray:
-        """Apply a one-click edit (a key of :data:`ONE_CLICK_EDITS`); returns the changed pixels."""
-        if name not in ONE_CLICK_EDITS:
-            raise ValueError(f"unknown one-click edit {name!r}; available: {', '.join(ONE_CLICK_EDITS)}")
-        donor = self.bank[int(self.donor.value)]["label"].numpy().astype(np.uint8)
-        if donor.shape != self._label.shape:  # pragma: no cover - one bank has one size
-            raise ValueError(f"donor mask {donor.shape} and edited mask {self._label.shape} differ in size")
-        new = ONE_CLICK_EDITS[name](self._label, donor).astype(np.uint8)
-        changed = new != self._label
-        self._push_history()
-        if changed.any():
-            self._set_label(new, redraw=changed)
-        return changed
-
-    def undo(self) -> bool:
-        """Go back one stroke / edit / reset; False when there is nothing to undo."""
-        if not self._history:
-            return False
-        self._stroke = None
-        self._set_label(self._history.pop())
-        return True
-
-    def reset(self) -> None:
-        """Back to the face's own mask (undoable)."""
-        self._stroke = None
-        self._push_history()
-        self._set_label(self._original.copy())
-
-    def _render_state(self, state) -> None:
-        index, label, preview = state
-        mask = torch.from_numpy(label.astype(np.int64))
-        with self._lock:
-            if preview:
-                image = self.editor.render_preview(mask, self._style(index), self.preview_factor)
-            else:
-                image = self.editor.render(mask, self._style(index))
-        self.image.value = frame_png(image, self.scale)
-        self.last_frame = "preview" if preview else "full"
-        self.previews += bool(preview)
-        self._frame_done()
-
-
 # --- style copy (Sec. 3.3: the style of one face, the layout of another) ------------------------
 
-class StyleCopyController(_Panel):
+class StyleCopyController(FramePanel):
     """Render a mask in the style of a chosen reference face.
 
     ``mask_face`` picks whose mask to render; when a :class:`MaskEditorController` is given as
@@ -525,7 +248,7 @@ class StyleCopyController(_Panel):
     EDITED = -1
 
     def __init__(self, editor, bank: FaceBank, threaded: bool = True, display_px: int = 256, mask_face: int = 0,
-                 reference: int = 1, mask_source: MaskEditorController | None = None,
+                 reference: int = 1, mask_source=None,
                  render_threads: int | None = 1):
         import ipywidgets as w
         super().__init__(editor, bank, threaded, display_px, render_threads)
@@ -547,8 +270,8 @@ class StyleCopyController(_Panel):
                    "from the reference face (Fig. 2: style encoder with SFT); each reference's style is computed "
                    "once and cached."),
             w.HBox([self.mask_face, self.reference]),
-            w.HBox([captioned(self.mask_image, "mask"), captioned(self.reference_image, "reference (style)"),
-                    captioned(self.image, "DMN: mask in reference's style")]),
+            w.HBox([captioned(self.mask_image, "mask"), captioned(self.reference_image, "style from this face"),
+                    captioned(self.image, "the mask in that face's style")]),
             self.status,
         ])
         self._request()

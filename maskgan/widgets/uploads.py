@@ -57,7 +57,26 @@ def read_upload(image: bytes, mask: bytes | None, size: int, name: str, parser=N
                         "(`python -m maskgan import-weights bisenet 79999_iter.pth --out RUN_DIR`)")
     from ..photo import prepare_photo
     item = prepare_photo(image, parser, size, margin=margin, name=image_name)
-    return {"image": item["image"], "label": item["label"], "name": name}
+    # the photo and its crop box: the mask editor pastes the edit back into the whole photo
+    return {"image": item["image"], "label": item["label"], "name": name, "photo": bytes(image), "box": item["box"]}
+
+
+def _image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of an image as a viewer shows it, or None when it cannot be read."""
+    import io
+
+    from PIL import Image, ImageOps
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return ImageOps.exif_transpose(im).size
+    except Exception:  # noqa: BLE001 - only used for a warning
+        return None
+
+
+def _covers(box, size: tuple[int, int]) -> bool:
+    """Whether a square crop box is as large as the picture allows (its whole short side)."""
+    x0, _, x1, _ = box
+    return (x1 - x0) >= min(size) - 1
 
 
 def _file(upload) -> tuple[str, bytes] | None:
@@ -78,13 +97,15 @@ class UploadController:
     calls ``fn(index)`` for every face added.
     """
 
-    def __init__(self, bank: FaceBank, parser=None):
+    def __init__(self, bank: FaceBank, parser=None, warnings: dict[str, str] | None = None):
         import ipywidgets as w
         self.bank, self.parser = bank, parser
+        self.warnings = dict(warnings or {})  # {"generator"/"parser": text}: models trained on SynthFaces
         self.count = 0
         self._listeners: list[Callable[[int], None]] = []
         self.image_upload = w.FileUpload(accept="image/*,.jpg,.jpeg,.png", multiple=False, description="image")
-        self.mask_upload = w.FileUpload(accept=".png,image/png", multiple=False, description="mask (optional)")
+        self.mask_upload = w.FileUpload(accept=".png,image/png", multiple=False,
+                                        description="mask (optional)" if parser is not None else "mask (required)")
         self.add_button = w.Button(description="add face", icon="plus", button_style="primary")
         self.margin = w.FloatSlider(value=0.45, min=0.0, max=1.5, step=0.05, description="crop margin",
                                     tooltip="photos without a mask: the square crop around the face grows by "
@@ -96,10 +117,11 @@ class UploadController:
             widget.add_class(css)
         self.add_button.on_click(lambda _b: self._from_widgets())
         mask_note = ("without a mask the photo is cropped around the face and parsed" if parser is not None
-                     else "the app has no face parser, so upload the mask too")
+                     else "this app has no face parser, so the mask is required")
         self.widget = w.VBox([
-            w.HTML("<b>Your own face.</b> Upload an image and, optionally, its mask: a single-channel PNG of "
-                   f"CelebAMask-HQ ids 0..18 (the kit's order, maskgan.labels); {mask_note}."),
+            w.HTML("<div class='maskgan-hint' style='font-size:13px;color:#333;margin:4px 0'>Upload a face image "
+                   "and its mask (a single-channel PNG of CelebAMask-HQ ids 0..18), then press <b>add face</b>: "
+                   f"it opens in the mask editor. {html.escape(mask_note[0].upper() + mask_note[1:])}.</div>"),
             w.HBox([self.image_upload, self.mask_upload, self.add_button, self.margin]),
             self.message,
         ])
@@ -107,8 +129,8 @@ class UploadController:
     def on_added(self, fn: Callable[[int], None]) -> None:
         self._listeners.append(fn)
 
-    def _say(self, text: str, ok: bool) -> None:
-        colour = "#1b5e20" if ok else "#b00020"
+    def _say(self, text: str, ok: bool | None) -> None:
+        colour = "#1b5e20" if ok else "#b00020" if ok is False else "#8a4b00"  # None: a warning
         self.message.value = f"<div style='color:{colour};font-size:12px'>{html.escape(text)}</div>"
 
     def _from_widgets(self) -> int | None:
@@ -138,7 +160,18 @@ class UploadController:
             return None
         self.count += 1
         how = "with its mask" if mask is not None else "cropped and parsed"
-        self._say(f"added {name!r} ({how}); it is selected in the mask editor", ok=True)
+        cautions = [self.warnings["generator"]] if "generator" in self.warnings else []
+        if mask is None:
+            if "parser" in self.warnings:
+                cautions.append(self.warnings["parser"])
+            box, full = item.get("box"), _image_size(image)
+            if box is not None and full is not None and _covers(box, full):
+                cautions.append(f"the crop box {tuple(box)} is the whole {full[0]}x{full[1]} image: the parser "
+                                "found no face to crop around, so the face may be small and off-centre")
+        if cautions:
+            self._say(f"added {name!r} ({how}), but: " + " ".join(cautions), ok=None)
+        else:
+            self._say(f"added {name!r} ({how}); it is selected in the mask editor", ok=True)
         for fn in list(self._listeners):
             fn(index)
         return index
