@@ -82,7 +82,7 @@ def test_a_brush_radius_given_as_text_is_refused_naming_it(face):
 
 
 def test_a_face_index_the_bank_lacks_is_an_error_not_the_last_face(cfg, editor):
-    from maskgan.widgets.ui import InterpolationController, MaskEditorController, StyleCopyController
+    from maskgan.widgets import InterpolationController, MaskEditorController, StyleCopyController
     bank = FaceBank(build_dataset(cfg.data, "val"), max_faces=4)
     for make in (lambda: StyleCopyController(editor, bank, threaded=False, reference=99),
                  lambda: InterpolationController(editor, bank, threaded=False, face_b=99),
@@ -94,7 +94,7 @@ def test_a_face_index_the_bank_lacks_is_an_error_not_the_last_face(cfg, editor):
 
 
 def test_the_default_second_face_still_works_with_a_one_face_bank(cfg, editor):
-    from maskgan.widgets.ui import StyleCopyController
+    from maskgan.widgets import StyleCopyController
     one = FaceBank(build_dataset(cfg.data, "val"), max_faces=1)
     assert StyleCopyController(editor, one, threaded=False).reference.value == 0  # reference=1, the default
 
