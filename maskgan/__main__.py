@@ -28,7 +28,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import ConfigError, MaskGANError
+from .errors import ConfigError, MaskGANError, storage_error
 
 
 def _parse_set(items: list[str] | None) -> dict:
@@ -45,14 +45,49 @@ def _parse_set(items: list[str] | None) -> dict:
     return out
 
 
-def _positive(text: str) -> int:
+# --- argparse types of the numeric options: a bad value is refused by the parser, naming the option
+# (``argument --n: expected a positive whole number, got -1``), before any work is done.
+
+def _whole(text: str, what: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of steps, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (counts, sizes, workers)."""
+    value = _whole(text, "a positive whole number")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number >= 0 (seeds; counts where 0 means none)."""
+    value = _whole(text, "a whole number >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    """argparse type: a positive number of training steps."""
+    value = _whole(text, "a whole number of steps")
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number of steps, got {value}")
     return value
+
+
+def seed_list(text: str) -> list[int]:
+    """argparse type: comma-separated distinct seeds >= 0, e.g. ``0,1,2``."""
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers >= 0 (e.g. 0,1,2), got {text!r}")
+    seeds = [int(p) for p in parts]
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds, got {text!r} (a seed twice trains the same run)")
+    return seeds
 
 
 def _add_run_args(p: argparse.ArgumentParser, run_dir: bool = True) -> None:
@@ -65,7 +100,7 @@ def _add_run_args(p: argparse.ArgumentParser, run_dir: bool = True) -> None:
                    help="dataset (default: the preset's: synthfaces for smoke/cpu, celebamask-hq for paper)")
     p.add_argument("--data-root", default="", help="prepared folder (required for celebamask-hq)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="config override, repeatable (e.g. --set model.dmn.ngf=32)")
 
@@ -169,8 +204,7 @@ def _cmd_study(args) -> int:
         if args.run_dir:
             raise ConfigError("study --train trains into --root/seed_<s>; give --root, not --run-dir")
         cfg, root = _run_config(args)
-        seeds = [int(s) for s in args.seeds.split(",")]
-        result = run_study(args.root or root, cfg, seeds, vary_stage_one=args.vary_stage_one, n=args.n,
+        result = run_study(args.root or root, cfg, args.seeds, vary_stage_one=args.vary_stage_one, n=args.n,
                            n_edits=args.edits)
     elif args.run_dir:
         result = read_study(args.run_dir)
@@ -277,7 +311,9 @@ def _cmd_prepare(args) -> int:
 
 def _cmd_bench(args) -> int:
     from .bench import run_benchmarks
-    run_benchmarks(only=args.only, out=args.out, device=args.device)
+    from .device import resolve_device
+    device = str(resolve_device(args.device))  # cuda on a CPU-only torch: said before any benchmark runs
+    run_benchmarks(only=args.only, out=args.out, device=device)
     return 0
 
 
@@ -330,9 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", action="store_true",
                    help="with --pretrained --measure: replace the shipped record's evaluation with this measurement "
                         "(a developer's step; the weights are not touched)")
-    p.add_argument("--n", type=int, default=None, help="test faces (default: the run's eval.faces)")
-    p.add_argument("--edits", type=int, default=None,
-                   help="SynthFaces edit pairs per edit family (default: the run's eval.edits)")
+    p.add_argument("--n", type=positive_int, default=None, help="test faces (default: the run's eval.faces)")
+    p.add_argument("--edits", type=non_negative_int, default=None,
+                   help="SynthFaces edit pairs per edit family (default: the run's eval.edits; 0 skips them)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, mps (default: the run's)")
     p.add_argument("--preset", default=None, choices=["smoke", "cpu", "paper"],
                    help="take the evaluation settings (the parser and eval sections) from this preset")
@@ -360,17 +396,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ablation", help="p2p vs dmn vs ebst vs the equal-updates control: train what the run "
                                         "lacks, then evaluate")
     _add_run_args(p)
-    p.add_argument("--n", type=int, default=None, help="test faces (default: the preset's eval.faces)")
-    p.add_argument("--edits", type=int, default=None, help="edit pairs per family (default: eval.edits)")
+    p.add_argument("--n", type=positive_int, default=None, help="test faces (default: the preset's eval.faces)")
+    p.add_argument("--edits", type=non_negative_int, default=None, help="edit pairs per family (default: eval.edits)")
     p.add_argument("--figures", action="store_true", help="also save the figures of notebook 06")
     p.set_defaults(func=_cmd_ablation)
 
     p = sub.add_parser("curves", help="learning curves: measure every kept checkpoint of a stage")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--stage", default="dmn", help="a generator stage or vae (default: dmn)")
-    p.add_argument("--n", type=int, default=None, help="test faces (default: the run's eval.faces; vae: 200 masks)")
-    p.add_argument("--edits", type=int, default=None, help="edit pairs per family (default: the run's eval.edits)")
-    p.add_argument("--every", type=int, default=1, help="measure every N-th kept checkpoint (and the last)")
+    p.add_argument("--n", type=positive_int, default=None,
+                   help="test faces (default: the run's eval.faces; vae: 200 masks)")
+    p.add_argument("--edits", type=non_negative_int, default=None,
+                   help="edit pairs per family (default: the run's eval.edits)")
+    p.add_argument("--every", type=positive_int, default=1, help="measure every N-th kept checkpoint (and the last)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, mps (default: cpu)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override the evaluation config (e.g. --set parser.steps=2000)")
@@ -382,11 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", action="store_true",
                    help="train and evaluate the study first, into --root/seed_<s> (see maskgan.evaluation.study)")
     p.add_argument("--root", default=None, help="with --train: the study's folder (default runs/<preset>)")
-    p.add_argument("--seeds", default="0,1,2", help="with --train: comma-separated training seeds")
+    p.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="with --train: comma-separated training seeds")
     p.add_argument("--vary-stage-one", action="store_true",
                    help="with --train: every seed trains its own stage I, baseline and dmn_matched too")
-    p.add_argument("--n", type=int, default=None, help="with --train: test faces")
-    p.add_argument("--edits", type=int, default=None, help="with --train: edit pairs per family")
+    p.add_argument("--n", type=positive_int, default=None, help="with --train: test faces")
+    p.add_argument("--edits", type=non_negative_int, default=None, help="with --train: edit pairs per family")
     _add_run_args(p, run_dir=False)
     p.add_argument("--out", default=None, help="also write the study as JSON here")
     p.set_defaults(func=_cmd_study)
@@ -399,30 +437,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", required=True, help="JSON file: the preset, commands and notes of the training")
     p.add_argument("--history", default=None, help="JSON file: per stage, notes on earlier training sessions")
     p.add_argument("--overwrite", action="store_true", help="replace an existing pretrained/NAME")
-    p.add_argument("--n", type=int, default=None, help="test faces of the recorded evaluation")
-    p.add_argument("--edits", type=int, default=None, help="edit pairs per family of the recorded evaluation")
+    p.add_argument("--n", type=positive_int, default=None, help="test faces of the recorded evaluation")
+    p.add_argument("--edits", type=non_negative_int, default=None,
+                   help="edit pairs per family of the recorded evaluation")
     p.set_defaults(func=_cmd_export_pretrained)
 
     p = sub.add_parser("synth", help="write SynthFaces to disk (prepared-folder layout)")
     p.add_argument("--out", required=True)
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--train", type=int, default=2000)
-    p.add_argument("--val", type=int, default=200)
-    p.add_argument("--test", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--size", type=positive_int, default=128)
+    p.add_argument("--train", type=non_negative_int, default=2000)
+    p.add_argument("--val", type=non_negative_int, default=200)
+    p.add_argument("--test", type=non_negative_int, default=200)
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--workers", type=positive_int, default=1)
     p.set_defaults(func=_cmd_synth)
 
     from .data.celebamask import OFFICIAL_PART_SIZE
     p = sub.add_parser("prepare-celebamask", help="official CelebAMask-HQ archive -> prepared folder")
     p.add_argument("--src", required=True, help="the unpacked CelebAMask-HQ folder")
     p.add_argument("--out", required=True, help="prepared folder to create or resume")
-    p.add_argument("--size", type=int, default=512, help="output side in pixels (default 512)")
-    p.add_argument("--workers", type=int, default=4, help="parallel processes (default 4)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N images")
+    p.add_argument("--size", type=positive_int, default=512, help="output side in pixels (default 512)")
+    p.add_argument("--workers", type=positive_int, default=4, help="parallel processes (default 4)")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
     p.add_argument("--on-error", default="raise", choices=["raise", "report"],
                    help="'raise': fail if any input is bad (default); 'report': skip bad faces")
-    p.add_argument("--part-size", type=int, default=OFFICIAL_PART_SIZE,
+    p.add_argument("--part-size", type=positive_int, default=OFFICIAL_PART_SIZE,
                    help=f"side of the part-mask PNGs (default {OFFICIAL_PART_SIZE}, the official size)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_prepare)
@@ -442,8 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupted(args) -> str:
+def _interrupted(args, error: BaseException | None = None, argv: list[str] | None = None) -> str:
     """What a Ctrl-C leaves behind, and how to continue."""
+    from .pipeline import PipelineInterrupted
+    if isinstance(error, PipelineInterrupted):
+        import shlex
+        return error.message("python -m maskgan " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])))
     hint = getattr(args, "_interrupt_hint", None)
     if hint is None:
         return "interrupted; everything written so far is complete (every write of the kit is atomic)."
@@ -458,6 +501,16 @@ def _interrupted(args) -> str:
             "(add the same --preset/--set options).")
 
 
+def _output_of(args) -> str | None:
+    """The folder or file the command writes (named in a message about an OS error without a file name)."""
+    for key in ("run_dir", "out", "root"):
+        value = getattr(args, key, None)
+        value = value[0] if isinstance(value, list) and value else value
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -468,10 +521,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except OSError as e:  # a full disk, a read-only folder, a file where a folder belongs: the kit's error too
         if args.debug:
             raise
-        print(f"\n{_interrupted(args)}", file=sys.stderr)
+        print(f"error: {storage_error(e, _output_of(args))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        if args.debug:
+            raise
+        print(f"\n{_interrupted(args, e, argv)}", file=sys.stderr)
         return 130
 
 

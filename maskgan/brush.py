@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import DataError
 from .labels import CLASS_IDS, CLASS_NAMES, NUM_CLASSES, validate_label_map
 
 __all__ = ["class_id", "stroke_mask", "paint_stroke"]
@@ -56,8 +57,9 @@ def stroke_mask(shape: tuple[int, int], points: Sequence[Sequence[float]], radiu
     A pixel is covered when the distance from its centre ``(x=col, y=row)`` to the nearest point of
     the polyline is at most ``radius`` (so ``radius=0`` on an integer point covers exactly one pixel).
     """
-    if radius is None or not np.isfinite(radius) or radius < 0:
-        raise ValueError(f"brush radius must be a number >= 0 (in label pixels), got {radius!r}")
+    if (isinstance(radius, bool) or not isinstance(radius, (int, float, np.integer, np.floating))
+            or not np.isfinite(radius) or radius < 0):
+        raise DataError(f"brush radius must be a number >= 0 (in label pixels), got {radius!r}")
     h, w = int(shape[0]), int(shape[1])
     pts = _points(points)
     # Only look at the bounding box of the stroke (plus the radius): cheap even at 512 x 512.

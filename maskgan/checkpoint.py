@@ -26,6 +26,7 @@ exist. Checkpoints written before manifests existed are accepted as they are.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -44,13 +45,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .errors import CheckpointError, RunLocked
-from .io import atomic_write_json, read_json
+from .errors import CheckpointError, MaskGANError, RunLocked, storage_error
+from .io import atomic_write_json, read_json, remove_tmp_files
 
 __all__ = [
     "Checkpoint", "save_checkpoint", "find_checkpoint", "list_checkpoints", "latest_checkpoint", "load_state",
     "load_weights", "save_weights", "rng_state", "set_rng_state", "clean_leftovers", "StageLock", "sha256_file",
-    "LATEST", "MANIFEST", "check_file", "file_record",
+    "LATEST", "MANIFEST", "check_file", "file_record", "ConfigChanged",
 ]
 
 LATEST = "latest.json"
@@ -264,12 +265,25 @@ class Checkpoint:
             raise CheckpointError(f"{path} is damaged: {e}") from None
 
     def verify(self) -> None:
-        """Check every file against the manifest; raise naming the file and both digests."""
+        """Check every file against the manifest; raise naming the file and both digests. When only
+        ``config.json`` differs (edited by hand; the weights are intact) the error is a
+        :class:`ConfigChanged`, so that the message can say so."""
         manifest = self.manifest()
         if manifest is None:
             return  # written before manifests existed: nothing to check against
-        for name, expected in manifest.get("files", {}).items():
-            check_file(self.path / name, expected, f"its manifest ({self.path / MANIFEST})")
+        files = manifest.get("files", {})
+        for name in sorted(files, key=lambda n: n == "config.json"):  # the weights and state first
+            try:
+                check_file(self.path / name, files[name], f"its manifest ({self.path / MANIFEST})")
+            except CheckpointError as e:
+                if name == "config.json" and (self.path / name).exists():
+                    raise ConfigChanged(f"{self.path / name} was changed after the checkpoint was written (it no "
+                                        f"longer matches {MANIFEST}); its weights are intact") from None
+                raise
+
+
+class ConfigChanged(CheckpointError):
+    """A checkpoint whose ``config.json`` differs from its manifest while its weights match it."""
 
 
 def _step_from_name(path: Path) -> int | None:
@@ -341,18 +355,27 @@ def find_checkpoint(stage_dir: Path | str, *, verify: bool = True,
             # is complete, since the rename published it, so the newest folder is used either way
     if not verify:
         return found[0]
-    problems = []
+    problems: list[CheckpointError] = []
     for i, ckpt in enumerate(found):
         try:
             _verify_cached(ckpt)
         except CheckpointError as e:
-            problems.append(str(e))
+            problems.append(e)
             older = found[i + 1].path.name if i + 1 < len(found) else None
             say(f"warning: skipping checkpoint {ckpt.path} ({e})" +
                 (f"; falling back to the older {older}" if older else ""))
             continue
         return ckpt
-    raise CheckpointError(f"every checkpoint in {stage_dir / 'checkpoints'} is damaged: " + "; ".join(problems)
+    if all(isinstance(p, ConfigChanged) for p in problems):
+        names = ", ".join(c.path.name for c in found)
+        raise CheckpointError(
+            f"the config.json of every checkpoint in {stage_dir / 'checkpoints'} ({names}) was changed after it was "
+            "written; every weights file is intact. The kit loads a checkpoint only with the configuration it was "
+            "trained with: put the original config.json files back (each checkpoint's manifest.json records their "
+            "sha256 and size). To use another configuration, train into another --run-dir (or pass --set options) "
+            "instead of editing a checkpoint.")
+    raise CheckpointError(f"every checkpoint in {stage_dir / 'checkpoints'} is damaged: "
+                          + "; ".join(str(p) for p in problems)
                           + f". Delete {stage_dir} to train this stage from scratch.")
 
 
@@ -370,10 +393,11 @@ def save_checkpoint(stage_dir: Path | str, step: int, nets: dict[str, torch.nn.M
     schedule ...); the step and the RNG states are added here. Only the newest ``keep`` are kept.
     """
     ckpt_root = Path(stage_dir) / "checkpoints"
-    ckpt_root.mkdir(parents=True, exist_ok=True)
     final = ckpt_root / f"{_STEP_PREFIX}{step:07d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp_step_{step:07d}_", dir=ckpt_root))
+    tmp = None
     try:
+        ckpt_root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp_step_{step:07d}_", dir=ckpt_root))
         for name, net in nets.items():
             save_weights(net, tmp / f"{name}.safetensors")
         atomic_write_json(tmp / "config.json", config)
@@ -387,15 +411,37 @@ def save_checkpoint(stage_dir: Path | str, step: int, nets: dict[str, torch.nn.M
             shutil.rmtree(final)
         os.replace(tmp, final)
         _fsync_dir(ckpt_root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        atomic_write_json(ckpt_root / LATEST, {"step": step, "path": final.name})
+        _fsync_dir(ckpt_root)
+    except BaseException as e:
+        full = isinstance(e, RuntimeError) and _disk_full(ckpt_root)  # before the removal frees space
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) or full:
+            raise _write_error(e, final) from e
         raise
-    atomic_write_json(ckpt_root / LATEST, {"step": step, "path": final.name})
-    _fsync_dir(ckpt_root)
     old = [c.path for c in list_checkpoints(stage_dir) if c.path != final]
     for p in old[max(0, keep - 1):]:
         shutil.rmtree(p, ignore_errors=True)
     return final
+
+
+def _disk_full(folder: Path, margin: int = 1 << 20) -> bool:
+    """Whether the disk holding ``folder`` has less than ``margin`` bytes left (torch.save reports a
+    full disk as a RuntimeError about its zip writer, not as the OSError it is)."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
+
+
+def _write_error(e: BaseException, target: Path) -> BaseException:
+    """The kit's error for a failed checkpoint write of ``target`` (errors of the kit pass unchanged)."""
+    if isinstance(e, MaskGANError):
+        return e
+    if isinstance(e, OSError):
+        return storage_error(e, target)
+    return storage_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), target)
 
 
 def clean_leftovers(stage_dir: Path | str) -> list[Path]:
@@ -409,9 +455,7 @@ def clean_leftovers(stage_dir: Path | str) -> list[Path]:
             if p.name.startswith(".tmp_step_") and p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(p)
-            elif p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file():
-                p.unlink(missing_ok=True)
-                removed.append(p)
+        removed += remove_tmp_files(folder)
     return removed
 
 

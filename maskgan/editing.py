@@ -16,6 +16,7 @@ backbone. The MaskVAE gives the latent space in which two faces' masks are inter
 """
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from pathlib import Path
 
@@ -50,6 +51,9 @@ def as_image(image, name: str = "image") -> torch.Tensor:
         raise DataError(f"{name} must have shape (3, H, W) or (N, 3, H, W), got {tuple(image.shape)}")
     if not image.is_floating_point():
         raise DataError(f"{name} must be a float tensor in [-1, 1] (or a uint8 H x W x 3 array), got {image.dtype}")
+    if image.numel() == 0:
+        raise DataError(f"{name} is empty (shape {tuple(image.shape)}); expected at least one face of at least "
+                        "1x1 pixels")
     if torch.isnan(image).any():
         raise DataError(f"{name} contains NaN values")
     lo, hi = float(image.min()), float(image.max())
@@ -69,11 +73,39 @@ def as_label(label, name: str = "label") -> torch.Tensor:
         raise DataError(f"{name} must hold integer class ids 0..18, got dtype {label.dtype}")
     if label.dim() not in (2, 3):
         raise DataError(f"{name} must have shape (H, W) or (N, H, W), got {tuple(label.shape)}")
+    if label.numel() == 0:
+        raise DataError(f"{name} is empty (shape {tuple(label.shape)}); expected at least one label map of at least "
+                        "1x1 pixels")
     lo, hi = int(label.min()), int(label.max())
     if lo < 0 or hi >= NUM_CLASSES:
         bad = sorted({int(v) for v in label.unique() if not 0 <= int(v) < NUM_CLASSES})[:8]
         raise DataError(f"{name} has label values {bad}; CelebAMask-HQ labels are 0..{NUM_CLASSES - 1}")
     return label.long()
+
+
+def _check_t(t) -> None:
+    """``t`` of :meth:`Editor.interpolate`: a finite real number (or a tensor of them)."""
+    if isinstance(t, torch.Tensor):
+        if not t.is_floating_point() and t.dtype not in (torch.int32, torch.int64):
+            raise ConfigError(f"t must be a number or a float tensor, got a {t.dtype} tensor")
+        if t.numel() == 0 or not bool(torch.isfinite(t.float()).all()):
+            raise ConfigError(f"t must be finite numbers (t = 0: face A's mask, t = 1: face B's), got {t}")
+        return
+    if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or not math.isfinite(t):
+        raise ConfigError(f"t must be a finite number (t = 0: face A's mask, t = 1: face B's; beyond [0, 1] "
+                          f"extrapolates), got {t!r}")
+
+
+def _check_style(style, n: int) -> None:
+    """A style vector for :meth:`Editor.render`: a float tensor ``(1 or n, D)`` with finite values."""
+    if not isinstance(style, torch.Tensor) or not style.is_floating_point():
+        raise DataError(f"style must be the float tensor that Editor.style(image, label) returns, got "
+                        f"{type(style).__name__ if not isinstance(style, torch.Tensor) else style.dtype}")
+    if style.dim() != 2 or style.shape[0] not in (1, n):
+        raise DataError(f"style has shape {tuple(style.shape)}; expected (1, D) or ({n}, D) as Editor.style returns")
+    if not bool(torch.isfinite(style).all()):
+        raise DataError("style has NaN or infinite values; compute it with Editor.style(image, label) from a "
+                        "finite image")
 
 
 def preview_label(label: torch.Tensor, factor: int) -> torch.Tensor:
@@ -89,7 +121,8 @@ class Editor:
     """Trained DMN (+ optional MaskVAE) with a cache of style vectors, on one device."""
 
     def __init__(self, dmn, vae=None, device: str | torch.device = "cpu", cache_size: int = 64):
-        self.device = torch.device(device)
+        from .device import resolve_device
+        self.device = resolve_device(device)  # "cuda" on a machine without it: a ConfigError, not an AssertionError
         self.dmn = dmn.to(self.device).eval()
         self.vae = vae.to(self.device).eval() if vae is not None else None
         self._styles: OrderedDict[object, torch.Tensor] = OrderedDict()
@@ -97,11 +130,14 @@ class Editor:
         self.stage = None
         self.cfg = None
         self.source = None  # where the weights come from (a run directory, "pretrained", ...)
+        self.resample = "lanczos"  # how open_faces resizes faces ("bicubic" for the authors' imported generator)
 
     @classmethod
     def from_run(cls, run_dir: Path | str | Run, stage: str = "auto", device: str = "cpu") -> "Editor":
         """Load the generator of ``stage`` (``"auto"``: EBST if trained, else stage I) and the
         MaskVAE of a run directory. Damaged checkpoints are skipped for the newest intact one."""
+        from .device import resolve_device
+        device = resolve_device(device)
         run = run_dir if isinstance(run_dir, Run) else Run(run_dir)
         if stage == "auto":
             found = run.editing_stage()
@@ -119,6 +155,8 @@ class Editor:
         dmn, cfg, ckpt = run.generator(found, device)
         editor = cls(dmn, run.maskvae(device) if run.has("vae") else None, device)
         editor.stage, editor.cfg, editor.source = found, cfg, f"{run.path} ({found}, step {ckpt.step})"
+        from .interop.authors import faces_resample
+        editor.resample = faces_resample(ckpt.record())
         return editor
 
     # --- style ---------------------------------------------------------------------------
@@ -152,6 +190,7 @@ class Editor:
     def render(self, label: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """The face of layout ``label`` (HxW or NxHxW) in ``style`` -> image(s) in [-1, 1]."""
         label = as_label(label)
+        _check_style(style, label.shape[0] if label.dim() == 3 else 1)
         single = label.dim() == 2
         label = (label.unsqueeze(0) if single else label).to(self.device)
         out = self.dmn.render(one_hot(label), style)
@@ -188,12 +227,13 @@ class Editor:
 
     def open_faces(self, folder, parser=None):
         """The faces of ``folder`` at this editor's size (:func:`maskgan.photo.open_faces`: image +
-        mask pairs; images without a mask are cropped and parsed by ``parser`` when given)."""
+        mask pairs; images without a mask are cropped and parsed by ``parser`` when given), resized
+        as :attr:`resample` says (BICUBIC for the authors' imported generator, as their demo does)."""
         from .photo import open_faces
         if self.cfg is None:
             raise ConfigError("this editor has no config, so its image size is unknown: use "
                               "maskgan.photo.open_faces(folder, size, parser) with the size of its faces")
-        return open_faces(folder, int(self.cfg.data.size), parser=parser)
+        return open_faces(folder, int(self.cfg.data.size), parser=parser, resample=self.resample)
 
     def edit(self, image: torch.Tensor, label: torch.Tensor, edited_label: torch.Tensor, key=None,
              blend: str = DEFAULT_BLEND, margin: int | None = None, feather: int | None = None) -> torch.Tensor:
@@ -254,7 +294,8 @@ class Editor:
 
     @torch.no_grad()
     def interpolate(self, label_a: torch.Tensor, label_b: torch.Tensor, t) -> torch.Tensor:
-        """Decoded mask at ``z_a + t (z_b - z_a)``: t=0 is a's reconstruction, t=1 b's; any t allowed."""
+        """Decoded mask at ``z_a + t (z_b - z_a)``: t=0 is a's reconstruction, t=1 b's; any finite t allowed."""
+        _check_t(t)
         return self.decode(interpolate(self.encode(label_a), self.encode(label_b), t))[0]
 
 

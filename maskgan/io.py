@@ -15,7 +15,8 @@ from .errors import DataError
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_save_png", "read_json"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_save_png", "read_json",
+           "remove_tmp_files"]
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
@@ -64,3 +65,16 @@ def atomic_save_png(path, array: np.ndarray) -> Path:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def remove_tmp_files(folder) -> list[Path]:
+    """Remove the temporary files of atomic writes that a killed process left in ``folder``
+    (``.<name>.<random>.tmp``, as :func:`atomic_write_bytes` and ``checkpoint.save_weights`` name
+    them); call it only when no other process writes there. Returns what was removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file()]
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed

@@ -44,7 +44,7 @@ import torch
 from PIL import Image
 
 from .composite import Composite
-from .data.folder import FolderFaces, open_image
+from .data.folder import RESAMPLE, FolderFaces, as_rgb, read_rgb
 from .data.tensors import image_to_tensor
 from .errors import DataError, DataMissing, StageMissing
 from .labels import CLASS_IDS
@@ -72,13 +72,22 @@ def face_box(label) -> tuple[int, int, int, int] | None:
 
 def square_box(box, width: int, height: int, margin: float = 0.45) -> tuple[int, int, int, int]:
     """A square around ``box`` (grown by ``margin`` of its longer side on every side), moved inside
-    a ``width x height`` picture and shrunk to fit it when needed."""
-    if margin < 0:
-        raise DataError(f"margin must be >= 0 (a fraction of the face box), got {margin!r}")
-    left, top, right, bottom = (float(v) for v in box)
+    a ``width x height`` picture and shrunk to fit it when needed. A box that does not overlap the
+    picture at all, a non-finite value or a negative ``margin`` is an error."""
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not math.isfinite(margin) or margin < 0:
+        raise DataError(f"margin must be a number >= 0 (a fraction of the face box), got {margin!r}")
+    try:
+        left, top, right, bottom = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise DataError(f"crop box {box!r} is not four numbers (left, top, right, bottom) in photo pixels") from None
+    if not all(math.isfinite(v) for v in (left, top, right, bottom)):
+        raise DataError(f"crop box {tuple(box)} has a value that is not a finite number")
     if not (right > left and bottom > top):
         raise DataError(f"crop box {tuple(box)} is empty; expected (left, top, right, bottom) with right > left "
                         "and bottom > top, in photo pixels")
+    if right <= 0 or bottom <= 0 or left >= width or top >= height:
+        raise DataError(f"crop box {tuple(box)} lies outside the {width}x{height} photo; give (left, top, right, "
+                        f"bottom) in its pixels, with 0 <= left < {width} and 0 <= top < {height}")
     side = min(max(right - left, bottom - top) * (1 + 2 * margin), width, height)
     cx, cy = (left + right) / 2, (top + bottom) / 2
     x0 = min(max(cx - side / 2, 0.0), width - side)
@@ -89,19 +98,22 @@ def square_box(box, width: int, height: int, margin: float = 0.45) -> tuple[int,
 
 
 def _as_pil(photo, name: str) -> Image.Image:
+    """The photo as shown (:func:`maskgan.data.folder.read_rgb`: EXIF orientation, 16-bit, alpha), 8-bit RGB."""
     if isinstance(photo, Image.Image):
-        return photo.convert("RGB")
+        return as_rgb(photo, name)
     if isinstance(photo, np.ndarray):
         if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
             raise DataError(f"{name}: expected a uint8 H x W x 3 RGB array, got {photo.dtype} {photo.shape}")
         return Image.fromarray(photo)
-    with open_image(photo, name) as im:
-        return im.convert("RGB")
+    if not isinstance(photo, (str, Path, bytes, bytearray)):
+        raise DataError(f"{name}: expected a file path, bytes, a PIL image or a uint8 H x W x 3 array, "
+                        f"got {type(photo).__name__}")
+    return read_rgb(photo, name)
 
 
-def _to_tensor(im: Image.Image, size: int) -> torch.Tensor:
+def _to_tensor(im: Image.Image, size: int, resample: str = "lanczos") -> torch.Tensor:
     if im.size != (size, size):
-        im = im.resize((size, size), Image.LANCZOS)
+        im = im.resize((size, size), RESAMPLE[resample])
     return image_to_tensor(np.asarray(im, dtype=np.uint8))
 
 
@@ -130,10 +142,14 @@ def crop_photo(photo, parser, size: int, margin: float = 0.45, name: str = "phot
     return square_box(tuple(v * k for v in box), w, h, margin)
 
 
-def prepare_photo(photo, parser, size: int, box=None, margin: float = 0.45, name: str = "photo") -> dict:
-    """A photo (path, bytes, PIL image or uint8 array) -> ``{"image", "label", "name", "box"}`` for
-    the :class:`~maskgan.editing.Editor`: face crop (automatic, or ``box`` in photo pixels, made
-    square), resized to ``size``, parsed by ``parser`` (see the module docstring)."""
+def prepare_photo(photo, parser, size: int, box=None, margin: float = 0.45, name: str = "photo",
+                  resample: str = "lanczos") -> dict:
+    """A photo (path, bytes, PIL image or uint8 array; read as shown, EXIF orientation applied) ->
+    ``{"image", "label", "name", "box"}`` for the :class:`~maskgan.editing.Editor`: face crop
+    (automatic, or ``box`` in photo pixels, made square), resized to ``size`` with ``resample``
+    (``"lanczos"``, or ``"bicubic"`` as the authors' demo), parsed by ``parser`` (see the module docstring)."""
+    if resample not in RESAMPLE:
+        raise DataError(f"resample must be one of {', '.join(RESAMPLE)}, got {resample!r}")
     if parser is None:
         raise DataError(f"{name} has no mask, and no face parser was given to make one: import one "
                         "(`python -m maskgan import-weights bisenet 79999_iter.pth --out DIR`) and pass "
@@ -143,7 +159,7 @@ def prepare_photo(photo, parser, size: int, box=None, margin: float = 0.45, name
         box = crop_photo(im, parser, size, margin, name)
     else:
         box = square_box(box, *im.size, margin=0.0)
-    image = _to_tensor(im.crop(box), size)
+    image = _to_tensor(im.crop(box), size, resample)
     return {"image": image, "label": _parse(parser, image), "name": str(name), "box": tuple(int(v) for v in box)}
 
 
@@ -151,19 +167,21 @@ class PhotoParser:
     """``photo(pil_image, size, name) -> item``: the hook :class:`~maskgan.data.folder.FolderFaces` calls
     for images without a mask (automatic face crop, then parse)."""
 
-    def __init__(self, parser, margin: float = 0.45):
-        self.parser, self.margin = parser, margin
+    def __init__(self, parser, margin: float = 0.45, resample: str = "lanczos"):
+        self.parser, self.margin, self.resample = parser, margin, resample
 
     def __call__(self, im: Image.Image, size: int, name: str = "photo") -> dict:
-        return prepare_photo(im, self.parser, size, margin=self.margin, name=name)
+        return prepare_photo(im, self.parser, size, margin=self.margin, name=name, resample=self.resample)
 
 
-def open_faces(folder, size: int, parser=None, margin: float = 0.45) -> FolderFaces:
+def open_faces(folder, size: int, parser=None, margin: float = 0.45, resample: str = "lanczos") -> FolderFaces:
     """The faces of ``folder`` (see :mod:`maskgan.data.folder`); images without a mask are cropped
-    and parsed by ``parser`` (a path for :func:`load_parser`, or a loaded parser)."""
+    and parsed by ``parser`` (a path for :func:`load_parser`, or a loaded parser). ``resample``:
+    ``"lanczos"`` (the kit's) or ``"bicubic"`` (the authors' demo's, for their imported generator)."""
     if isinstance(parser, (str, Path)):
         parser = load_parser(parser)
-    return FolderFaces(folder, size, photo=PhotoParser(parser, margin) if parser is not None else None)
+    photo = PhotoParser(parser, margin, resample) if parser is not None else None
+    return FolderFaces(folder, size, photo=photo, resample=resample)
 
 
 def load_parser(source, kind: str | None = None, device: str = "cpu"):
@@ -261,7 +279,7 @@ def real_face_inputs(generator: str = "", run_dir: str = "", faces: str = "", ph
 
 def read_photo(photo, name: str = "photo") -> np.ndarray:
     """A photo (path, bytes, PIL image or uint8 array) as the uint8 ``H x W x 3`` RGB array a viewer
-    shows: the kit's one image reader (:func:`maskgan.data.folder.open_image`) for files and bytes."""
+    shows: the kit's one image reader (:func:`maskgan.data.folder.read_rgb`) for files and bytes."""
     return np.asarray(_as_pil(photo, name), dtype=np.uint8)
 
 

@@ -28,7 +28,7 @@ from .io import atomic_write_bytes, atomic_write_json, read_json
 
 __all__ = [
     "NOTEBOOK_DIR", "KERNEL_NAME", "PipelineError", "NotebookResult", "discover_notebooks", "in_pipeline",
-    "run_pipeline", "publish_figures", "publish_pretrained_figures",
+    "run_pipeline", "publish_figures", "publish_pretrained_figures", "PipelineInterrupted",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -172,8 +172,21 @@ def run_pipeline(
         state["notebooks"][nb.stem] = {"status": "running", "key": key}
         atomic_write_json(run_dir / STATE_FILE, state)
         try:
-            pm.execute_notebook(str(nb), str(output), parameters=params, kernel_name=kernel,
-                                progress_bar=False, cwd=str(nb.parent))
+            with _ctrl_c_ends_the_kernel():
+                try:
+                    pm.execute_notebook(str(nb), str(output), parameters=params, kernel_name=kernel,
+                                        progress_bar=False, cwd=str(nb.parent), kernel_manager_class=_kernel_manager())
+                except Exception:
+                    if _INTERRUPTED[0]:  # the kernel we ended: nbclient's DeadKernelError, or papermill's error
+                        raise KeyboardInterrupt from None
+                    raise
+                if _INTERRUPTED[0]:  # Ctrl-C as the notebook ended: its kernel may have been killed while closing
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            state["notebooks"][nb.stem] = {"status": "interrupted", "key": key,
+                                           "seconds": round(time.perf_counter() - start, 2)}
+            atomic_write_json(run_dir / STATE_FILE, state)
+            raise PipelineInterrupted(nb.stem, run_dir) from None
         except PapermillExecutionError as e:
             state["notebooks"][nb.stem] = {"status": "failed", "key": key,
                                            "seconds": round(time.perf_counter() - start, 2)}
@@ -187,6 +200,105 @@ def run_pipeline(
         log(f"{prefix}: ok ({seconds:.1f} s)")
         results.append(NotebookResult(nb.stem, "ok", seconds, output))
     return results
+
+
+# --- Ctrl-C ------------------------------------------------------------------------------------------
+#
+# The kernel runs in its own session (jupyter_client starts it so), so a Ctrl-C in the terminal
+# reaches the pipeline only. Raised there as a KeyboardInterrupt, it would leave nbclient's cell task
+# pending while its cleanup asks the busy kernel to shut down, and the kernel, stopped in the middle
+# of a cell, would print a ZMQError traceback after the kit's message. Instead, a Ctrl-C ends the
+# kernel at once (SIGKILL); nbclient then sees a dead kernel and returns, and the pipeline says what
+# was kept and how to go on. Every file the kit writes is atomic, so nothing it wrote is lost, and a
+# notebook that trains resumes from the stage's last checkpoint when it runs again.
+
+_KERNELS: list[int] = []         # process ids of the kernels the pipeline started and that run now
+_INTERRUPTED: list[bool] = [False]
+
+
+class PipelineInterrupted(KeyboardInterrupt):
+    """Ctrl-C while ``notebook`` ran; :meth:`message` says what was kept and how to go on."""
+
+    def __init__(self, notebook: str, run_dir: Path):
+        super().__init__(notebook)
+        self.notebook, self.run_dir = notebook, Path(run_dir)
+
+    def message(self, command: str) -> str:
+        from .errors import MaskGANError
+        from .run import Run
+        from .stages import STAGES
+        saved = []
+        for stage in (s for s in STAGES.values() if s.notebook == self.notebook):
+            try:
+                ckpt = Run(self.run_dir, report=None).latest(stage.name)
+            except MaskGANError:
+                ckpt = None
+            saved.append(f"stage {stage.name}: " + (f"the last checkpoint is step {ckpt.step} ({ckpt.path})" if ckpt
+                                                      else "no checkpoint was written yet"))
+        kept = f" ({'; '.join(saved)})" if saved else ""
+        return (f"interrupted during notebook {self.notebook}{kept}; everything written so far is complete. "
+                f"Continue with `{command}`: the notebooks that finished are skipped, and a stage in training "
+                "resumes from its last checkpoint.")
+
+
+def _kernel_manager():
+    """jupyter_client's kernel manager, noting the process id of the kernel it starts (see above)."""
+    from jupyter_client import AsyncKernelManager
+
+    class PipelineKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw) -> None:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            process = getattr(self.provisioner, "process", None)
+            if process is not None:
+                _KERNELS.append(process.pid)
+                if _INTERRUPTED[0]:  # a Ctrl-C came while the kernel started
+                    _kill_session(process.pid)
+    return PipelineKernelManager
+
+
+def _kill_session(pid: int) -> None:
+    import os
+    import signal
+    try:
+        os.killpg(pid, signal.SIGKILL)  # the kernel leads its own session
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class _ctrl_c_ends_the_kernel:
+    """Within: a Ctrl-C (SIGINT) kills the running kernel (its whole session; a kernel still starting is
+    killed as soon as it has started) and marks the pipeline interrupted, which :func:`run_pipeline`
+    checks when the notebook returns; a second Ctrl-C raises KeyboardInterrupt at once."""
+
+    def __enter__(self):
+        import logging
+        import signal
+        import threading
+        self.previous, self.log_level = None, logging.getLogger("papermill").level
+        _INTERRUPTED[0] = False
+        _KERNELS.clear()
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    @staticmethod
+    def _handler(signum, frame) -> None:
+        import logging
+        import signal
+        if _INTERRUPTED[0]:  # a second Ctrl-C: stop now, however
+            signal.default_int_handler(signum, frame)
+        _INTERRUPTED[0] = True
+        logging.getLogger("papermill").setLevel(logging.CRITICAL)  # not "Kernel died while waiting ..."
+        for pid in list(_KERNELS):
+            _kill_session(pid)
+
+    def __exit__(self, *exc) -> None:
+        import logging
+        import signal
+        _KERNELS.clear()
+        logging.getLogger("papermill").setLevel(self.log_level)
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def publish_figures(run_dir: Path | str, dest: Path | str = REPO_ROOT / "figures") -> list[Path]:

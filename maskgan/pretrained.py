@@ -34,14 +34,16 @@ PRETRAINED_ROOT = Path(__file__).resolve().parents[1] / "pretrained"
 DEFAULT_PRETRAINED = "synthfaces64"
 #: The record written next to the stages.
 RECORD = "pretrained.json"
+#: The sections a finished export writes (an older, interrupted export may have left a record without them).
+COMPLETE = ("evaluation", "check")
 
 
 def pretrained_dir(name: str = DEFAULT_PRETRAINED) -> Path:
     """The folder of a shipped model set (an error naming what exists when it is not there)."""
     path = PRETRAINED_ROOT / name
     if not (path / RECORD).exists():
-        have = sorted(p.name for p in PRETRAINED_ROOT.iterdir() if (p / RECORD).exists()) \
-            if PRETRAINED_ROOT.is_dir() else []
+        have = sorted(p.name for p in PRETRAINED_ROOT.iterdir()  # not the hidden folders of unfinished exports
+                      if (p / RECORD).exists() and not p.name.startswith(".")) if PRETRAINED_ROOT.is_dir() else []
         raise StageMissing(f"no shipped model set {name!r}: {path / RECORD} does not exist "
                            f"(shipped sets: {', '.join(have) or 'none'} in {PRETRAINED_ROOT})")
     return path
@@ -56,6 +58,12 @@ def read_record(name: str = DEFAULT_PRETRAINED) -> dict:
         raise CheckpointError(f"{path} is damaged: {e}") from None
     if not isinstance(record, dict) or "stages" not in record:
         raise CheckpointError(f"{path} is not a pretrained record (expected a 'stages' section)")
+    missing = [k for k in COMPLETE if k not in record]
+    if missing:
+        raise CheckpointError(f"{path} has no {' or '.join(repr(k) for k in missing)} section: the export that wrote "
+                              f"{path.parent} did not finish, so these are not the kit's shipped models. Export them "
+                              f"again (`python -m maskgan export-pretrained --run-dir RUN --name {name} ... "
+                              f"--overwrite`, from a run with a trained face parser) or delete {path.parent}")
     return record
 
 

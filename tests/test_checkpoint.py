@@ -155,6 +155,18 @@ def test_when_every_checkpoint_is_damaged_the_error_lists_them(tmp_path):
         find_checkpoint(tmp_path, report=None)
 
 
+def test_config_files_edited_by_hand_are_not_called_damaged_weights(tmp_path):
+    _three(tmp_path)
+    for p in (tmp_path / "checkpoints").glob("step_*/config.json"):
+        p.write_text(json.dumps({"config": {"preset": "cpu"}}))  # "edited to another preset"
+    with pytest.raises(CheckpointError) as e:
+        find_checkpoint(tmp_path, report=None)
+    message = str(e.value)
+    assert "the config.json of every checkpoint" in message and "was changed after it was written; every weights " \
+        "file is intact" in message and "put the original config.json files back" in message
+    assert "damaged" not in message and "Delete" not in message  # before: "every checkpoint ... is damaged ... Delete"
+
+
 def test_leftovers_of_killed_writes_are_cleaned_up(tmp_path):
     _three(tmp_path)
     root = tmp_path / "checkpoints"

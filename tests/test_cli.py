@@ -54,6 +54,40 @@ def test_negative_step_counts_are_refused_by_the_parser(tmp_path, capsys):
     assert exit_.value.code == 2 and "positive number of steps, got -3" in capsys.readouterr().err
 
 
+_NONSENSE = [
+    (["evaluate", "--run-dir", "R", "--edits", "-2"], "--edits: expected a whole number >= 0, got -2"),
+    (["evaluate", "--run-dir", "R", "--n", "-1"], "--n: expected a positive whole number, got -1"),
+    (["evaluate", "--run-dir", "R", "--n", "0"], "--n: expected a positive whole number, got 0"),
+    (["curves", "--run-dir", "R", "--every", "0"], "--every: expected a positive whole number, got 0"),
+    (["curves", "--run-dir", "R", "--n", "1.5"], "--n: expected a positive whole number, got '1.5'"),
+    (["study", "--train", "--seeds", "a,b"],
+     "--seeds: expected comma-separated whole numbers >= 0 (e.g. 0,1,2), got 'a,b'"),
+    (["study", "--train", "--seeds", "1,1"], "--seeds: expected distinct seeds, got '1,1'"),
+    (["ablation", "--run-dir", "R", "--edits", "-1"], "--edits: expected a whole number >= 0, got -1"),
+    (["train", "dmn", "--run-dir", "R", "--seed", "-5"], "--seed: expected a whole number >= 0, got -5"),
+    (["export-pretrained", "--run-dir", "R", "--name", "x", "--title", "t", "--recipe", "r.json", "--n", "-3"],
+     "--n: expected a positive whole number, got -3"),
+    (["synth", "--out", "R", "--workers", "0"], "--workers: expected a positive whole number, got 0"),
+    (["synth", "--out", "R", "--train", "-1"], "--train: expected a whole number >= 0, got -1"),
+    (["prepare-celebamask", "--src", "S", "--out", "R", "--limit", "0"], "--limit: expected a positive whole number"),
+    (["import-weights", "authors-generator", "G.pth", "--run-dir", "R", "--size", "-512"],
+     "--size: expected a positive whole number, got -512"),
+]
+
+
+@pytest.mark.parametrize("argv, message", _NONSENSE, ids=[" ".join(a[:1] + a[-2:]) for a, _ in _NONSENSE])
+def test_nonsense_numbers_are_refused_naming_the_option_before_anything_runs(argv, message, tmp_path, capsys,
+                                                                            monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "R").mkdir()
+    (tmp_path / "R" / "metrics.json").write_text('{"eval": {"kept": true}}')
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert (tmp_path / "R" / "metrics.json").read_text() == '{"eval": {"kept": true}}'  # the evaluation is kept
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["R", "metrics.json"]
+
+
 def test_the_data_prep_script_is_the_same_command(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "data_prep" / "prepare_celebamask.py"), "--src",
                            str(tmp_path / "nothing"), "--out", str(tmp_path / "o")],

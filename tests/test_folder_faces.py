@@ -79,7 +79,7 @@ def test_a_mask_with_values_outside_0_to_18_names_the_file_and_values(tmp_path):
 def test_a_colour_mask_is_refused_with_its_mode(tmp_path):
     _save(_photo(32, 32), tmp_path / "x.jpg")
     _save(np.zeros((32, 32, 3), np.uint8), tmp_path / "x.png")
-    with pytest.raises(DataError, match=r"x\.png is a mode 'RGB' image; a mask must be a single-channel PNG"):
+    with pytest.raises(DataError, match=r"x\.png is a mode 'RGB' image; a mask must be a single-channel label map"):
         FolderFaces(tmp_path, 32)[0]
 
 
@@ -243,3 +243,22 @@ def test_load_parser_finds_an_imported_parser_or_the_runs_own_and_says_what_to_d
     assert isinstance(load_parser(own), FaceParser)
     with pytest.raises(DataError, match="unknown parser kind 'yolo'"):
         load_parser(own, kind="yolo")
+
+
+def test_the_app_pre_check_reads_every_face_and_names_an_unreadable_one(tmp_path, capsys):
+    """`make app FACES=...` runs this check: before, a truncated image passed it and failed later inside
+    a widget callback, with an empty status line."""
+    from maskgan.pretrained import DEFAULT_PRETRAINED, PRETRAINED_ROOT
+    from maskgan.widgets.__main__ import main as check
+    _save(_photo(64, 64), tmp_path / "good.jpg")
+    _save(_mask(64, 64), tmp_path / "good.png")
+    _save(_photo(64, 64, 1), tmp_path / "cut.jpg")
+    (tmp_path / "cut.jpg").write_bytes((tmp_path / "cut.jpg").read_bytes()[:200])
+    _save(_mask(64, 64), tmp_path / "cut.png")
+    assert check(["check", str(PRETRAINED_ROOT / DEFAULT_PRETRAINED), "--faces", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 2 faces cannot be used" in err and "cut.jpg cannot be read as an image" in err
+    (tmp_path / "cut.jpg").unlink()
+    (tmp_path / "cut.png").unlink()
+    assert check(["check", str(PRETRAINED_ROOT / DEFAULT_PRETRAINED), "--faces", str(tmp_path)]) == 0
+    assert "1 faces at 64 px" in capsys.readouterr().out

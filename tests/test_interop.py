@@ -320,6 +320,25 @@ def test_imported_vae_stage_encodes_and_decodes_like_the_reference(demo_vae, imp
     assert maxdiff(vae.decode(mu), demo_vae.decode(their_mu)) <= TOL
 
 
+def test_the_authors_generator_reads_faces_with_bicubic_as_their_demo_does(imported_editor, files):
+    """Issue 24, item 8: their demo resizes inputs with BICUBIC; the kit's models keep LANCZOS."""
+    import numpy as np
+    from PIL import Image
+    folder = files / "faces_1024"
+    folder.mkdir()
+    photo = np.random.default_rng(8).integers(0, 256, (64, 64, 3), dtype=np.uint8).repeat(16, 0).repeat(16, 1)
+    Image.fromarray(photo).save(folder / "0.jpg", quality=95)
+    Image.fromarray(np.zeros((512, 512), np.uint8)).save(folder / "0.png")
+    assert imported_editor.resample == "bicubic"
+    faces = imported_editor.open_faces(folder)
+    assert faces.resample == "bicubic"
+    stored = Image.open(folder / "0.jpg").convert("RGB")
+    for f, filt in (("bicubic", Image.BICUBIC), ("lanczos", Image.LANCZOS)):
+        want = torch.from_numpy(np.asarray(stored.resize((512, 512), filt), np.float32) / 127.5 - 1).permute(2, 0, 1)
+        close = float((faces[0]["image"] - want).abs().max()) < 1e-6
+        assert close == (f == "bicubic"), f
+
+
 def test_import_authors_refuses_the_vae_at_another_size(generator_file, vae_file, files):
     with pytest.raises(WeightsImportError, match="512x512 masks only"):
         A.import_authors(generator_file, files / "run_256", vae=vae_file, size=256)
@@ -419,3 +438,50 @@ def test_import_weights_command_reports_errors_as_maskgan_errors(files):
                               "--run-dir", str(files / "run_absent")])
     with pytest.raises(MaskGANError, match="absent.pth does not exist"):
         args.func(args)
+
+
+def _import(*argv):
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["import-weights", *map(str, argv)])
+    return args.func(args)
+
+
+def test_a_second_parser_import_is_refused_unless_overwrite_is_asked_for(bisenet_file, files):
+    out = files / "run_twice"
+    assert _import("bisenet", bisenet_file, "--out", out) == 0
+    first = (out / "face_parsers" / "bisenet.json").read_text()
+    with pytest.raises(WeightsImportError, match=r"bisenet\.safetensors already holds an imported bisenet parser; "
+                                                 r"pass --overwrite"):
+        _import("bisenet", bisenet_file, "--out", out)  # before: replaced without a word
+    assert (out / "face_parsers" / "bisenet.json").read_text() == first
+    assert _import("bisenet", bisenet_file, "--out", out, "--overwrite") == 0
+
+
+def test_a_folder_given_as_the_weights_file_is_called_a_folder(files):
+    folder = files / "downloads"
+    folder.mkdir(exist_ok=True)
+    with pytest.raises(WeightsImportError, match=r"downloads is a folder; name the parser's file itself \(79999_iter"):
+        _import("bisenet", folder, "--out", files / "run_folder")  # before: ".../bisenet.safetensors does not exist"
+    with pytest.raises(WeightsImportError, match=r"downloads is a folder; name the file itself"):
+        _import("authors-generator", folder, "--run-dir", files / "run_folder")
+
+
+def test_an_import_removes_the_temporary_files_a_killed_import_left(bisenet_file, files):
+    out = files / "run_killed"
+    (out / "face_parsers").mkdir(parents=True)
+    leftover = out / "face_parsers" / ".bisenet.safetensors.k2x9abcd.tmp"  # what a kill during save_weights leaves
+    leftover.write_bytes(b"half a file")
+    assert _import("bisenet", bisenet_file, "--out", out) == 0
+    assert sorted(p.name for p in (out / "face_parsers").iterdir()) == ["bisenet.json", "bisenet.safetensors"]
+
+
+def test_a_generator_import_removes_what_a_killed_import_left(generator_file, files):
+    run_dir = files / "run_killed_generator"
+    ckpts = run_dir / "dmn" / "checkpoints"
+    (ckpts / ".tmp_step_0000000_x1y2").mkdir(parents=True)  # a kill inside save_checkpoint
+    (ckpts / ".tmp_step_0000000_x1y2" / "dmn.safetensors").write_bytes(b"half")
+    (run_dir / "dmn" / ".config.json.ab12cd.tmp").write_bytes(b"{")
+    A.import_authors(generator_file, run_dir, size=256)
+    assert sorted(p.name for p in ckpts.iterdir()) == ["latest.json", "step_0000000"]
+    assert not list((run_dir / "dmn").glob(".*.tmp")) and not (run_dir / "dmn" / ".lock").exists()

@@ -90,3 +90,48 @@ def test_a_rerun_notebook_reruns_every_later_one(notebooks, tmp_path):
     results = run_pipeline("smoke", run, notebook_dir=notebooks, log=lambda s: None)
     assert [r.status for r in results] == ["ok", "ok"]
     assert (run / "count.txt").read_text() == "11"
+
+
+_PIPELINE = """import sys
+from maskgan import pipeline
+pipeline.run_pipeline.__kwdefaults__["notebook_dir"] = sys.argv[1]  # the test's notebooks
+from maskgan.__main__ import main
+sys.exit(main(["pipeline", "--preset", "smoke", "--run-dir", sys.argv[2]]))
+"""
+
+
+def test_ctrl_c_during_a_notebook_ends_its_kernel_quietly_and_says_how_to_continue(tmp_path):
+    """Issue 22: SIGINT to `pipeline` printed an ipykernel ZMQError traceback after the kit's message,
+    which named no command to resume with."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _notebook(d / "00_sleeps.ipynb", "import os, pathlib, time\n"
+              "pathlib.Path(run_dir, 'kernel.pid').write_text(str(os.getpid()))\n"
+              "time.sleep(120)\n")
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", _PIPELINE, str(d), str(run)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "kernel.pid").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (run / "kernel.pid").exists(), "the notebook's cell started"
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err and "ZMQError" not in err, err
+    assert "interrupted during notebook 00_sleeps" in err
+    assert f"Continue with `python -m maskgan pipeline --preset smoke --run-dir {run}`" in err
+    assert json.loads((run / "pipeline.json").read_text())["notebooks"]["00_sleeps"]["status"] == "interrupted"
+    kernel = int((run / "kernel.pid").read_text())
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.kill(kernel, 0)  # the kernel is gone, not left sleeping

@@ -3,6 +3,7 @@
 numbers recorded with them on a small test batch; a changed file is refused by name."""
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -122,6 +123,70 @@ def test_export_refuses_to_overwrite_and_needs_a_preset(smoke_run, exported):
         export_pretrained(smoke_run[0], "tiny", title="t", recipe={"preset": "smoke"}, root=root, progress=False)
     with pytest.raises(Exception, match="preset"):
         export_pretrained(smoke_run[0], "other", title="t", recipe={}, root=root, progress=False)
+
+
+# --- an export appears whole or not at all (issue 22, item 1) ------------------------------------------
+
+_EXPORT = """import sys
+from maskgan.evaluation.shipped import export_pretrained
+export_pretrained(sys.argv[1], "killed", title="t", recipe={"preset": "smoke"}, root=sys.argv[2], n=2, n_edits=1,
+                  progress=False)
+"""
+
+
+@pytest.mark.parametrize("point", ["record", "evaluation"])
+def test_an_export_killed_before_its_evaluation_is_recorded_leaves_no_model_set(smoke_run, tmp_path, monkeypatch,
+                                                                               point):
+    import os
+    import subprocess
+    import sys
+    from maskgan.widgets.__main__ import main as widgets_main
+    CRASH_ENV = "MASKGAN_EXPORT_CRASH"  # maskgan.evaluation.shipped.CRASH_ENV: end the export at a named point
+    root = tmp_path / "pretrained"
+    env = {**os.environ, CRASH_ENV: point, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", _EXPORT, str(smoke_run[0]), str(root)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 75, done.stdout + done.stderr  # ended at the named point, as a kill would
+    assert f"{CRASH_ENV}={point}" in done.stdout
+    assert not (root / "killed").exists(), "nothing half-written is published"
+    monkeypatch.setattr(pt, "PRETRAINED_ROOT", root)
+    with pytest.raises(StageMissing, match="no shipped model set 'killed'.*shipped sets: none"):
+        pt.pretrained_dir("killed")
+    assert widgets_main(["check", str(root / "killed")]) == 1
+    record = export_pretrained(smoke_run[0], "killed", title="t", recipe={"preset": "smoke"}, root=root, n=2,
+                               n_edits=1, progress=False)
+    assert "evaluation" in record and [p.name for p in root.iterdir()] == ["killed"], "the leftover is removed"
+    assert pt.read_record("killed")["evaluation"] == record["evaluation"]
+
+
+def test_an_export_of_a_run_without_a_face_parser_is_refused_before_anything_is_written(smoke_run, tmp_path):
+    src = tmp_path / "no_parser"
+    shutil.copytree(smoke_run[0], src, ignore=lambda d, names: ["parser"] if Path(d) == smoke_run[0] else [])
+    root = tmp_path / "pretrained"
+    with pytest.raises(StageMissing) as e:
+        export_pretrained(src, "tiny", title="t", recipe={"preset": "smoke"}, root=root, n=2, n_edits=1,
+                          progress=False)
+    message = str(e.value)
+    assert f"--run-dir {src}" in message and "nothing was exported" in message
+    assert str(root) not in message, "never advise training into the shipped folder"
+    assert not root.exists() or not any(root.iterdir())
+
+
+def test_a_model_set_an_older_export_left_without_its_evaluation_is_not_trusted(exported, tmp_path, monkeypatch,
+                                                                              capsys):
+    from maskgan.widgets.__main__ import main as widgets_main
+    half = tmp_path / "half"
+    shutil.copytree(exported[0] / "tiny", half)
+    record = json.loads((half / pt.RECORD).read_text())
+    del record["evaluation"], record["check"]
+    (half / pt.RECORD).write_text(json.dumps(record))
+    monkeypatch.setattr(pt, "PRETRAINED_ROOT", tmp_path)
+    pt._VERIFIED.clear()
+    assert main(["evaluate", "--pretrained", "half"]) == 2  # before: KeyError: 'evaluation'
+    err = capsys.readouterr().err
+    assert "has no 'evaluation' or 'check' section: the export that wrote" in err and "did not finish" in err
+    assert widgets_main(["check", str(half)]) == 1  # before: 0, "the kit's shipped models"
+    assert "did not finish" in capsys.readouterr().err
 
 
 def test_compare_check_names_what_moved():

@@ -239,6 +239,18 @@ def test_materialise_second_run_skips_everything(tmp_path):
     assert (tmp_path / "val/images/val_000001.png").stat().st_mtime_ns == before
 
 
+def test_materialise_removes_the_temporary_files_a_killed_run_left(tmp_path):
+    sf.materialise(tmp_path, {"train": 1, "val": 1, "test": 1}, size=32, progress=False)
+    # what a kill inside an atomic write leaves
+    leftovers = [tmp_path / "train/images/.train_000001.png.q8w7e6r5.tmp",
+                 tmp_path / "train/masks/.train_000001.png.a1.tmp", tmp_path / "train/params/.train_000001.json.zz9.tmp"]
+    for p in leftovers:
+        p.write_bytes(b"half")
+    sf.materialise(tmp_path, {"train": 2, "val": 1, "test": 1}, size=32, progress=False)
+    assert not any(p.exists() for p in leftovers)
+    assert sorted(p.name for p in (tmp_path / "train/images").iterdir()) == ["train_000000.png", "train_000001.png"]
+
+
 def test_materialise_recreates_a_deleted_file(tmp_path):
     sf.materialise(tmp_path, COUNTS, size=32, progress=False)
     mask = tmp_path / "train/masks/train_000001.png"

@@ -213,6 +213,53 @@ def test_a_nan_loss_stops_with_the_term_and_step_and_keeps_the_last_checkpoint(t
     assert _weights(tmp_path, "dmn") == before
 
 
+def test_a_blown_up_last_update_is_refused_instead_of_called_finished(tmp_path, capsys):
+    code = main(["train", "dmn", "--preset", "smoke", "--run-dir", str(tmp_path), "--device", "cpu",
+                 "--set", "train.lr=1e30", "--set", "train.dmn_steps=1", "--set", "cadence.sample_every=1000"])
+    err = capsys.readouterr().err
+    assert code == 2, "before: exit 0, and the editor rendered NaN"
+    assert "after step 1 the weights of dmn are exploded (largest |w| = 1e+30 > 1e+06)" in err
+    assert "no checkpoint was written yet" in err
+    assert not Run(tmp_path).has("dmn") and not (tmp_path / "dmn" / "summary.json").exists()
+
+
+def test_a_checkpoint_is_never_written_with_exploded_weights_nor_called_good(tmp_path, monkeypatch):
+    from maskgan.train.gan import DMNTrainer
+    original = DMNTrainer.train_step
+
+    def blows_up(self, batch):
+        terms = original(self, batch)  # the losses are computed before the update ...
+        if self.step == 2:  # ... so the update of step 3 blows the weights up unseen by the loss guard
+            with torch.no_grad():
+                for p in self.raw("dmn").parameters():
+                    p.mul_(1e30)
+        return terms
+    monkeypatch.setattr(DMNTrainer, "train_step", blows_up)
+    cfg = smoke(**{"cadence.checkpoint_every": 1})
+    with pytest.raises(TrainingError, match=r"after step 3 the weights of dmn are exploded .*nothing was saved with "
+                                            r"them \(the last checkpoint \S+step_0000002 is intact, its weights checked"):
+        _fit("dmn", cfg, tmp_path, steps=4)
+    assert latest_checkpoint(tmp_path / "dmn").name == "step_0000002"
+
+
+def test_resuming_after_a_kill_before_the_first_checkpoint_does_not_repeat_log_lines(tmp_path, monkeypatch):
+    from maskgan.train.gan import DMNTrainer
+    original = DMNTrainer.train_step
+
+    def killed(self, batch):
+        if self.step == 2:
+            raise KeyboardInterrupt
+        return original(self, batch)
+    cfg = smoke(**{"cadence.checkpoint_every": 3})
+    monkeypatch.setattr(DMNTrainer, "train_step", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _fit("dmn", cfg, tmp_path, steps=4)
+    assert [r["step"] for r in Run(tmp_path).read_log("dmn")] == [1, 2] and not Run(tmp_path).has("dmn")
+    monkeypatch.setattr(DMNTrainer, "train_step", original)
+    _fit("dmn", cfg, tmp_path, steps=4, resume=True)
+    assert [r["step"] for r in Run(tmp_path).read_log("dmn")] == [1, 2, 3, 4]  # before: [1, 2, 1, 2, 3, 4]
+
+
 def test_an_existing_checkpoint_without_resume_asks_for_resume(tmp_path):
     _fit("vae", smoke(), tmp_path, steps=2)
     with pytest.raises(TrainingError, match="--resume"):
@@ -324,7 +371,8 @@ def test_train_checks_a_folder_dataset_before_training_and_names_a_truncated_png
     victim.write_bytes(victim.read_bytes()[:60])
     cfg = smoke(**{"data.dataset": "celebamask-hq", "data.data_root": str(tmp_path / "faces")})
     from maskgan.errors import DataError
-    with pytest.raises(DataError, match=rf"(?s)1 of 16 pairs.*{victim}: image file is truncated"):
+    with pytest.raises(DataError, match=rf"(?s)1 of 16 pairs.*{victim} cannot be read as an image \(image file is "
+                                        r"truncated"):
         train("dmn", cfg, tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "dmn" / "checkpoints").exists()
 

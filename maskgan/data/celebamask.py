@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from maskgan.errors import DataError, DataMissing, PreparationError
 from maskgan.io import atomic_save_png, atomic_write_bytes, atomic_write_json, read_json
 from maskgan.labels import CLASS_IDS, MERGE_ORDER
+from maskgan.data.folder import read_rgb
 from maskgan.data.layout import META_FILE, SPLITS, split_dirs
 
 __all__ = [
@@ -234,14 +235,12 @@ def _prepare_one(task: _Task) -> dict:
                 warnings.append({"kind": "empty_part", "file": path, "idx": task.idx,
                                  "message": f"{path} is all zero (counted as absent)"})
         try:
-            with Image.open(task.image) as im:
-                im.load()
-                if im.width != im.height:
-                    raise _BadInput("wrong_size", task.image,
-                                    f"{task.image} is {im.width}x{im.height}; expected a square photo")
-                image = im.convert("RGB")
-        except _DECODE_ERRORS as e:
-            raise _BadInput("corrupt", task.image, f"{task.image} cannot be read as a JPEG photo ({e})") from None
+            image = read_rgb(task.image, task.image)  # as shown: EXIF orientation, 16-bit scaled (data/folder.py)
+        except DataError as e:
+            raise _BadInput("corrupt", task.image, f"{e} (a CelebA-HQ photo)") from None
+        if image.width != image.height:
+            raise _BadInput("wrong_size", task.image,
+                            f"{task.image} is {image.width}x{image.height}; expected a square photo")
     except _BadInput as bad:
         return {"idx": task.idx, "split": task.split, "problems": [dict(bad.entry, idx=task.idx)],
                 "warnings": warnings}

@@ -24,7 +24,8 @@ from torch.utils.data import Dataset
 
 from maskgan.errors import DataError, DataMissing
 from maskgan.io import atomic_write_json, read_json
-from maskgan.labels import flip_labels, validate_label_map
+from maskgan.labels import flip_labels
+from maskgan.data.folder import read_label_ids, read_rgb
 from maskgan.data.layout import IMAGE_EXTS, META_FILE, split_dirs
 from maskgan.data.tensors import image_to_tensor
 
@@ -42,30 +43,31 @@ def _resize_to(im: Image.Image, size: int | None, resample, path) -> Image.Image
     return im.resize((size, size), resample, **({"reducing_gap": 3.0} if resample == Image.LANCZOS else {}))
 
 
+def _image_tensor(rgb: Image.Image, size: int | None, path) -> torch.Tensor:
+    return image_to_tensor(np.asarray(_resize_to(rgb, size, Image.LANCZOS, path), dtype=np.uint8))
+
+
+def _label_tensor(ids: np.ndarray, size: int | None, path) -> torch.Tensor:
+    if size is not None and ids.shape != (size, size):
+        ids = np.asarray(_resize_to(Image.fromarray(ids), size, Image.NEAREST, path))
+    return torch.from_numpy(ids.astype(np.int64))
+
+
 def load_image(path, size: int | None = None) -> torch.Tensor:
-    """Read an RGB image as a float32 ``3 x H x W`` tensor in [-1, 1]; LANCZOS-resized to ``size``."""
-    with Image.open(path) as im:
-        im = _resize_to(im.convert("RGB"), size, Image.LANCZOS, path)
-        arr = np.asarray(im, dtype=np.uint8)
-    return image_to_tensor(arr)
+    """Read an image as a float32 ``3 x H x W`` tensor in [-1, 1], as a viewer shows it
+    (:func:`maskgan.data.folder.read_rgb`: EXIF orientation, 16-bit scaled); LANCZOS-resized to ``size``."""
+    return _image_tensor(read_rgb(path, str(path)), size, path)
 
 
 def load_label_map(path, size: int | None = None) -> torch.Tensor:
-    """Read a label map (single channel, ids 0..18) as an int64 ``H x W`` tensor.
+    """Read a label map (single channel, ids 0..18; 8- or 16-bit, see
+    :func:`maskgan.data.folder.read_label_ids`) as an int64 ``H x W`` tensor.
 
     Values outside 0..18 raise :class:`maskgan.labels.LabelError` naming the file and values; a
     colour (RGB) mask raises a ValueError (convert colour masks to ids first). Resizing to
     ``size`` uses NEAREST, so no new ids appear.
     """
-    with Image.open(path) as im:
-        if im.mode not in ("L", "P", "I", "I;16"):
-            raise DataError(f"{path} is a mode {im.mode!r} image; expected a single-channel label map "
-                             f"(mode 'L') of class ids 0..18, not a colour visualisation")
-        arr = np.asarray(im)
-        validate_label_map(arr, source=str(path))
-        if size is not None and im.size != (size, size):
-            arr = np.asarray(_resize_to(Image.fromarray(arr.astype(np.uint8)), size, Image.NEAREST, path))
-    return torch.from_numpy(arr.astype(np.int64))
+    return _label_tensor(read_label_ids(path, str(path)), size, path)
 
 
 class PairedFolderDataset(Dataset):
@@ -129,16 +131,11 @@ class PairedFolderDataset(Dataset):
     def _load(self, i: int) -> tuple[torch.Tensor, torch.Tensor, str]:
         name = self.names[i]
         image_path, mask_path = self._images[name], self._masks[name]
-        try:
-            with Image.open(image_path) as im, Image.open(mask_path) as mk:
-                if im.size != mk.size:
-                    raise DataError(f"{image_path} is {im.width}x{im.height} but {mask_path} is "
-                                    f"{mk.width}x{mk.height}; an image and its mask must have the same size")
-            image = load_image(image_path, self.size)
-            label = load_label_map(mask_path, self.size)
-        except (OSError, SyntaxError, Image.DecompressionBombError) as e:
-            raise DataError(f"cannot read the pair {name!r} ({image_path}, {mask_path}): {e}") from None
-        return image, label, name
+        rgb, ids = read_rgb(image_path, str(image_path)), read_label_ids(mask_path, str(mask_path))
+        if rgb.size != (ids.shape[1], ids.shape[0]):
+            raise DataError(f"{image_path} is {rgb.width}x{rgb.height} but {mask_path} is "
+                            f"{ids.shape[1]}x{ids.shape[0]}; an image and its mask must have the same size")
+        return _image_tensor(rgb, self.size, image_path), _label_tensor(ids, self.size, mask_path), name
 
     def _item(self, image, label, name, flipped: bool) -> dict:
         if flipped:
@@ -160,11 +157,7 @@ class PairedFolderDataset(Dataset):
 
     def label(self, i: int) -> torch.Tensor:
         """The label map of pair ``i`` alone (unflipped), e.g. EBST's reference mask ``M^ref``."""
-        path = self._masks[self.names[i]]
-        try:
-            return load_label_map(path, self.size)
-        except (OSError, SyntaxError) as e:
-            raise DataError(f"cannot read the label map {path}: {e}") from None
+        return load_label_map(self._masks[self.names[i]], self.size)
 
     def validate(self, workers: int = 0, cache: bool = True, progress: bool = True) -> dict:
         """Read every file of the split once (image header and size, mask values 0..18) and raise
@@ -187,15 +180,12 @@ def _check_pair(args: tuple[str, str, int | None]) -> str | None:
     """The problem with one (image, mask) pair, naming the file, or None (a process-pool task)."""
     image_path, mask_path, size = args
     try:
-        with Image.open(image_path) as im:
-            im.load()
-            image_size = im.size
+        image_size = read_rgb(image_path, str(image_path)).size
     except Exception as e:  # noqa: BLE001 - every problem of a file is reported with its name
-        return f"{image_path}: {e}"
+        return str(e) if str(image_path) in str(e) else f"{image_path}: {e}"
     try:
-        with Image.open(mask_path) as mk:
-            mask_size = mk.size
-        load_label_map(mask_path, None)
+        ids = read_label_ids(mask_path, str(mask_path))
+        mask_size = (ids.shape[1], ids.shape[0])
     except Exception as e:  # noqa: BLE001
         return str(e) if str(mask_path) in str(e) else f"{mask_path}: {e}"
     if image_size != mask_size:

@@ -244,6 +244,10 @@ def materialise(root, counts: dict[str, int] | None = None, size: int = 128, bas
             "classes": list(CLASS_NAMES), "complete": False}
     atomic_write_json(root / META_FILE, meta)
 
+    from ..io import remove_tmp_files
+    for split in SPLITS:  # what a killed run left half-written (every file is written atomically)
+        for folder in (*split_dirs(root, split), root / split / PARAMS_DIR):
+            remove_tmp_files(folder)
     todo: dict[str, list[int]] = {}
     skipped = {}
     for split in SPLITS:

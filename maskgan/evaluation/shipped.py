@@ -12,15 +12,16 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from ..checkpoint import LATEST, MANIFEST, file_record, save_weights
+from ..checkpoint import LATEST, MANIFEST, _fsync_dir, file_record, save_weights
 from ..config import Config
 from ..data import build_dataset
-from ..errors import CheckpointError, ConfigError, MaskGANError
+from ..errors import CheckpointError, ConfigError, MaskGANError, StageMissing
 from ..io import atomic_write_json, read_json
 from ..labels import one_hot
 from ..metrics import SegmentationMeter, psnr
@@ -102,6 +103,45 @@ def _summary(run: Run, stage: str) -> dict:
     return {k: s[k] for k in ("seconds", "seconds_per_step", "threads", "world_size", "steps") if k in s}
 
 
+#: A test hook: ``MASKGAN_EXPORT_CRASH=<point>`` ends the process at that named point of
+#: :func:`export_pretrained` (``os._exit``, as a kill would), so the tests can show that a killed
+#: export leaves no model set behind. The points, in order:
+CRASH_POINTS = ("stages", "record", "evaluation", "publish")
+CRASH_ENV = "MASKGAN_EXPORT_CRASH"
+_CRASH_EXIT = 75
+
+
+def _crash_point(point: str) -> None:
+    if os.environ.get(CRASH_ENV) == point:
+        print(f"{CRASH_ENV}={point}: ending the process here, as a kill would", flush=True)
+        os._exit(_CRASH_EXIT)
+
+
+def _remove_leftovers(root: Path, name: str) -> None:
+    """Folders that killed exports of ``name`` left in ``root`` (their process is gone)."""
+    from ..checkpoint import _alive
+    for p in root.glob(f".{name}.export-*"):
+        pid = p.name.rsplit("-", 2)[-2] if p.name.count("-") >= 2 else ""
+        if p.is_dir() and not (pid.isdigit() and _alive(int(pid))):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _require_parser(src: Run, stages: list[str]) -> None:
+    """The shipped record holds an evaluation, which needs the run's finished face parser: refuse
+    before anything is written, naming the *source* run (not the shipped folder) to train it in."""
+    from .run import evaluation_config
+    cfg = evaluation_config(src)
+    ckpt = src.latest("parser")
+    if ckpt is not None and "parser" not in stages:
+        raise ConfigError(f"stages {stages} leave out 'parser', which the shipped set needs: its recorded "
+                          "evaluation reads the models with it; nothing was exported")
+    if ckpt is None or ckpt.step < cfg.parser.steps:
+        have = f"its parser stops at step {ckpt.step}" if ckpt else "it has no face parser"
+        raise StageMissing(f"export-pretrained records an evaluation of the models, which reads them with the run's "
+                           f"face parser ({cfg.parser.steps} steps), but {have} ({src.path}). Train it in that run "
+                           f"first: {get_stage('parser').how_to_train(src.path)}; nothing was exported")
+
+
 def export_pretrained(run_dir: Path | str | Run, name: str, *, title: str, recipe: dict, stages=None,
                       history: dict | None = None, root: Path | str | None = None, overwrite: bool = False,
                       n: int | None = None, n_edits: int | None = None, progress: bool = True) -> dict:
@@ -111,19 +151,54 @@ def export_pretrained(run_dir: Path | str | Run, name: str, *, title: str, recip
     ``recipe``: how the models were trained (at least ``preset`` and the commands); ``history``:
     per stage, notes on training sessions the run's own summary does not cover (e.g. steps trained by
     an earlier version of the kit). The evaluation runs on the exported half-precision files.
+
+    The set appears whole or not at all: everything, the evaluation included, is written into a
+    hidden folder ``<root>/.<name>.export-<pid>-<n>`` that is renamed to ``<name>`` at the end (an
+    existing set, with ``overwrite``, is replaced only then). A failed or killed export leaves no
+    ``<name>``; its leftover folder is removed by the next export of that name.
     """
     src = run_dir if isinstance(run_dir, Run) else Run(run_dir)
     root = Path(root) if root is not None else PRETRAINED_ROOT
     out = root / name
     if "preset" not in recipe:
         raise ConfigError("recipe must name the preset the models were trained with (recipe['preset'])")
-    if out.exists():
-        if not overwrite:
-            raise CheckpointError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
-        shutil.rmtree(out)
+    if not name or name.startswith(".") or Path(name).name != name:
+        raise ConfigError(f"--name {name!r} must be a plain folder name (e.g. synthfaces64)")
+    if out.exists() and not overwrite:
+        raise CheckpointError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
     stages = [s for s in (stages or STAGES) if src.has(s)]
     if not any(get_stage(s).generator for s in stages):
         raise CheckpointError(f"{src.path} has no generator stage to ship")
+    _require_parser(src, stages)
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(root, name)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.export-{os.getpid()}-", dir=root))
+    try:
+        record = _write_set(src, tmp, name, title, recipe, stages, history)
+        _crash_point("record")
+        shipped = Run(tmp)
+        if progress:
+            print(f"evaluating the exported float16 models in {tmp}")
+        evaluation = evaluate_run(shipped, n, n_edits=n_edits, train_parser=False, record=False, progress=progress,
+                                  device="cpu")
+        evaluation.parser.checkpoint = str(Path(evaluation.parser.checkpoint).resolve().relative_to(tmp.resolve()))
+        _crash_point("evaluation")
+        record["evaluation"] = evaluation.to_dict()
+        record["check"] = {"faces": CHECK_FACES, "threads": torch.get_num_threads(), "tolerance": CHECK_TOLERANCE,
+                           "values": batch_check(shipped)}
+        atomic_write_json(tmp / RECORD, record)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
+        _crash_point("publish")
+        _publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return record
+
+
+def _write_set(src: Run, out: Path, name: str, title: str, recipe: dict, stages: list[str],
+               history: dict | None) -> dict:
+    """The stages of ``src`` in float16 and a first ``pretrained.json`` (no evaluation yet) in ``out``."""
     record: dict = {"name": name, "title": title, "recipe": recipe, "dtype": "float16",
                     "exported": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": _machine(), "stages": {}}
     sizes = set()
@@ -149,23 +224,26 @@ def export_pretrained(run_dir: Path | str | Run, name: str, *, title: str, recip
         if history and stage in history:
             entry["history"] = history[stage]
         record["stages"][stage] = entry
+    _crash_point("stages")
     if len(sizes) != 1:
         raise ConfigError(f"the stages of {src.path} were trained on different data/sizes: {sorted(sizes)}")
     record["dataset"], record["image_size"] = sizes.pop()
     record["total_bytes"] = sum(f["size"] for e in record["stages"].values() for f in e["files"].values())
-    atomic_write_json(out / RECORD, record)  # the stages are readable from here on
-
-    shipped = Run(out)
-    if progress:
-        print(f"evaluating the exported float16 models in {out}")
-    evaluation = evaluate_run(shipped, n, n_edits=n_edits, train_parser=False, record=False, progress=progress,
-                              device="cpu")
-    evaluation.parser.checkpoint = str(Path(evaluation.parser.checkpoint).resolve().relative_to(out.resolve()))
-    record["evaluation"] = evaluation.to_dict()
-    record["check"] = {"faces": CHECK_FACES, "threads": torch.get_num_threads(), "tolerance": CHECK_TOLERANCE,
-                       "values": batch_check(shipped)}
-    atomic_write_json(out / RECORD, record)
+    atomic_write_json(out / RECORD, record)  # the stages are readable from here on (the evaluation reads them)
     return record
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Rename the finished set into place; an older set is moved aside first and removed after."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.export-{os.getpid()}-replaced")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+    os.replace(tmp, out)
+    _fsync_dir(out.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def shipped_evaluation(name: str = DEFAULT_PRETRAINED):

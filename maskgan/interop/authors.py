@@ -61,6 +61,7 @@ __all__ = [
     "authors_generator_to_kit",
     "authors_vae_to_kit",
     "describe_weights",
+    "faces_resample",
     "import_authors",
     "load_authors_blender",
     "load_authors_generator",
@@ -93,9 +94,16 @@ def read_state_dict(path: Path | str) -> tuple[dict[str, torch.Tensor], str]:
     """
     path = Path(path)
     expected = "a PyTorch state dict written by torch.save(net.state_dict(), path)"
+    if path.is_dir():
+        raise WeightsImportError(f"weights file {path} is a folder; name the file itself (e.g. "
+                                 f"{path}/latest_net_G.pth), {expected}")
     if not path.is_file():
         raise WeightsImportError(f"weights file {path} does not exist; expected {expected}")
-    digest = sha256_file(path)
+    try:
+        digest = sha256_file(path)
+    except OSError as e:
+        raise WeightsImportError(f"weights file {path} cannot be read ({e.strerror}); check its permissions (or copy "
+                                 f"it where you can read it)") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - every failure of torch.load means the same thing to the user
@@ -373,9 +381,11 @@ def load_authors_vae(path, cfg: Config | None = None) -> tuple[torch.nn.Module, 
 
 def _write_stage(run_dir: Path, stage: str, nets: dict[str, torch.nn.Module], cfg: Config, imported: dict) -> Path:
     """The one place that writes imported networks into a run directory: stage ``stage`` at step 0."""
-    from ..checkpoint import save_checkpoint
-    return save_checkpoint(Path(run_dir) / stage, 0, nets, {},
-                           {"stage": stage, "config": cfg.to_dict(), "imported": imported})
+    from ..checkpoint import StageLock, clean_leftovers, save_checkpoint
+    stage_dir = Path(run_dir) / stage
+    with StageLock(stage_dir):  # as training does: one writer, and what a killed import left is removed
+        clean_leftovers(stage_dir)
+        return save_checkpoint(stage_dir, 0, nets, {}, {"stage": stage, "config": cfg.to_dict(), "imported": imported})
 
 
 def _stage_is_taken(run_dir: Path, stage: str) -> bool:
@@ -431,3 +441,13 @@ def import_authors(generator, run_dir, *, blender=None, vae=None, size: int = 51
         written["stages"]["vae"] = {"checkpoint": str(ckpt), "files": {"maskvae": vae_info},
                                     "weights": ["maskvae.safetensors"]}
     return written
+
+
+def faces_resample(record: dict) -> str:
+    """How to resize faces for the generator of a checkpoint (its ``config.json`` record):
+    ``"bicubic"`` when it is the authors' generator imported by :func:`import_authors` (their demo
+    resizes its inputs with BICUBIC, DESIGN.md section 5: read faces as their pipeline does), else
+    ``"lanczos"``, the kit's own (its training data are prepared with it)."""
+    files = (record.get("imported") or {}).get("files") or {}
+    return "bicubic" if any(f.get("kind") == KIND_GENERATOR for f in files.values() if isinstance(f, dict)) \
+        else "lanczos"

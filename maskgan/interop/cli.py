@@ -43,14 +43,25 @@ def _cmd_authors(args) -> int:
 
 
 def _cmd_parser(args) -> int:
-    from .faceparsing import load_authors_parser, load_bisenet, write_parser
+    from pathlib import Path
+
+    from ..errors import WeightsImportError
+    from .faceparsing import load_authors_parser, load_bisenet, parser_target, write_parser
+    if Path(args.file).is_dir():
+        raise WeightsImportError(f"weights file {args.file} is a folder; name the parser's file itself "
+                                 f"({'79999_iter.pth' if args.kind == 'bisenet' else 'face_parsing/model.pth'})")
+    target = parser_target(args.out, args.kind)
+    if target.exists() and not args.overwrite:  # say so before reading the file
+        raise WeightsImportError(f"{target} already holds an imported {args.kind} parser; pass --overwrite to "
+                                 "replace it, or choose another --out")
     parser = load_bisenet(args.file) if args.kind == "bisenet" else load_authors_parser(args.file)
-    print(json.dumps(write_parser(parser, args.out), indent=2))
+    print(json.dumps(write_parser(parser, args.out, overwrite=args.overwrite), indent=2))
     return 0
 
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``import-weights`` command to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
+    from ..__main__ import positive_int
     p = subparsers.add_parser(
         "import-weights", help="import foreign weights: the MaskGAN authors' networks, BiSeNet, their U-Net parser",
         description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,7 +72,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--run-dir", required=True, help="new run directory to write (stages dmn and vae)")
     g.add_argument("--blender", default=None, help="their alpha blender state dict (define_B), saved beside the DMN")
     g.add_argument("--vae", default=None, help="their MaskVAE state dict (VAE(19, 32, 32, 1024); 512x512 only)")
-    g.add_argument("--size", type=int, default=512, help="image size of the run's config (default: 512)")
+    g.add_argument("--size", type=positive_int, default=512, help="image size of the run's config (default: 512)")
     g.set_defaults(func=_cmd_authors)
 
     for kind, help_text in (("bisenet", "BiSeNet face parser (zllrunning/face-parsing.PyTorch 79999_iter.pth)"),
@@ -70,5 +81,6 @@ def register(subparsers) -> argparse.ArgumentParser:
         q.add_argument("file", help="the parser's state dict")
         q.add_argument("--out", required=True,
                        help="a folder (e.g. a run directory; weights go to <out>/face_parsers/) or a .safetensors file")
+        q.add_argument("--overwrite", action="store_true", help="replace a parser of this kind imported there before")
         q.set_defaults(func=_cmd_parser)
     return p

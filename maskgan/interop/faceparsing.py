@@ -197,18 +197,31 @@ def load_authors_parser(path) -> ImportedParser:
     return _load_parser(path, "authors-unet")
 
 
-def write_parser(parser: ImportedParser, out) -> dict:
+def parser_target(out, kind: str) -> Path:
+    """Where :func:`write_parser` puts a ``kind`` parser for ``out`` (a ``.safetensors`` file or a folder)."""
+    out = Path(out)
+    return out if out.suffix == ".safetensors" else out / PARSER_DIR / f"{kind}.safetensors"
+
+
+def write_parser(parser: ImportedParser, out, overwrite: bool = False) -> dict:
     """Save an imported parser in the kit's format; returns what was written.
 
     ``out`` ending in ``.safetensors``: the weights go there, with a ``.json`` record beside them.
     Otherwise ``out`` is a folder (a run directory, say): ``out/face_parsers/<kind>.safetensors`` and
     ``<kind>.json``. Both :func:`load_bisenet` / :func:`load_authors_parser` read either form back.
+    A parser already there is replaced only with ``overwrite`` (as an imported generator is never
+    replaced); temporary files a killed import left there are removed.
     """
     from ..checkpoint import save_weights
-    from ..io import atomic_write_json
-    out = Path(out)
-    weights = out if out.suffix == ".safetensors" else out / PARSER_DIR / f"{parser.kind}.safetensors"
+    from ..io import atomic_write_json, remove_tmp_files
+    weights = parser_target(out, parser.kind)
     record = weights.with_suffix(".json")
+    if weights.exists() and not overwrite:
+        raise WeightsImportError(f"{weights} already holds an imported {parser.kind} parser; pass --overwrite "
+                                 f"(overwrite=True) to replace it, or choose another --out")
+    if weights.is_dir():
+        raise WeightsImportError(f"{weights} is a folder; --out must be a folder or a .safetensors file name")
+    remove_tmp_files(weights.parent)
     save_weights(parser.net, weights)
     meta = {"kind": parser.kind, "network": f"{type(parser.net).__module__}.{type(parser.net).__name__}",
             "imported": {**parser.info, "date": datetime.now(timezone.utc).isoformat(timespec="seconds")},

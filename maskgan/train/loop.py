@@ -36,12 +36,17 @@ from ..checkpoint import Checkpoint, clean_leftovers, save_checkpoint, set_rng_s
 from ..config import Config, migrate
 from ..data import class_weights
 from ..device import resolve_device
-from ..errors import CheckpointError, TrainingError
+from ..errors import CheckpointError, MaskGANError, TrainingError, storage_error
 from ..io import atomic_write_json, atomic_write_text
 from ..run import Run, read_jsonl
 from ..stages import get_stage, identity
 
-__all__ = ["Trainer", "DataOrder", "linear_decay", "SampleKey", "collate"]
+__all__ = ["Trainer", "DataOrder", "linear_decay", "SampleKey", "collate", "WEIGHT_LIMIT"]
+
+#: A weight larger than this in magnitude has exploded (the kit's trained networks stay far below 100;
+#: float32 overflows once two such values meet in a product of a few thousand terms). The guard of
+#: :meth:`Trainer._check_weights` refuses to save or finish with one.
+WEIGHT_LIMIT = 1e6
 
 
 def linear_decay(total_steps: int, decay_fraction: float):
@@ -391,13 +396,53 @@ class Trainer:
         plt.close(fig)
         return path
 
+    @staticmethod
+    def _where(last_ckpt) -> str:
+        return (f"the last checkpoint {last_ckpt} is intact, its weights checked when it was written"
+                if last_ckpt else "no checkpoint was written yet")
+
     def _check_values(self, values: dict[str, float], last_ckpt) -> None:
-        """The NaN/Inf guard: stop with the term and the step, the last checkpoint untouched."""
+        """The NaN/Inf guard on the step's losses: stop with the term and the step, the last checkpoint untouched."""
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
-            where = f"the last good checkpoint {last_ckpt} is intact" if last_ckpt else "no checkpoint was written yet"
-            raise TrainingError(f"{self.stage}: loss term {bad[0]} is {values[bad[0]]} at step {self.step}; "
-                                f"training stopped ({where}). Lower the learning rate or check the data.")
+            raise TrainingError(f"{self.stage}: loss term {bad[0]} is {values[bad[0]]} at step {self.step}; training "
+                                f"stopped ({self._where(last_ckpt)}). Lower the learning rate or check the data.")
+
+    @torch.no_grad()
+    def _bad_weights(self) -> tuple[str, str] | None:
+        """``(net, what is wrong)`` when a saved network's weights are unusable, else None: a parameter or
+        buffer that is not finite, or a parameter larger than :data:`WEIGHT_LIMIT` in magnitude (exploded)."""
+        for name in self.saved:
+            net = self.raw(name)
+            tensors = [t for t in (*net.parameters(), *net.buffers()) if t.is_floating_point() and t.numel()]
+            if not tensors:
+                continue
+            finite = bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+            params = [p for p in net.parameters() if p.numel()]
+            peak = float(torch.stack([p.abs().max() for p in params]).max()) if params else 0.0
+            if not finite:
+                return name, "not finite (NaN or Inf)"
+            if peak > WEIGHT_LIMIT:
+                return name, f"exploded (largest |w| = {peak:.3g} > {WEIGHT_LIMIT:g})"
+        return None
+
+    def _check_weights(self, last_ckpt) -> None:
+        """The guard on the weights themselves, before a checkpoint is written (and so before a run is
+        called finished): a step's losses are computed before its update, so a last update that blows
+        the weights up passes the loss guard (:meth:`_check_values`)."""
+        bad = self._bad_weights()
+        if bad:
+            raise TrainingError(f"{self.stage}: after step {self.step} the weights of {bad[0]} are {bad[1]}; training "
+                                f"stopped and nothing was saved with them ({self._where(last_ckpt)}). Lower the "
+                                "learning rate (train.lr) or check the data.")
+
+    def _check_restored(self, ckpt: Checkpoint) -> None:
+        bad = self._bad_weights()
+        if bad:
+            raise TrainingError(f"{self.stage}: {ckpt.path} holds weights of {bad[0]} that are {bad[1]} (written by "
+                                f"an older kit without this check), so it cannot be resumed. Delete {ckpt.path} to "
+                                f"resume from an older checkpoint, or {self.stage_dir} to start over, with a lower "
+                                "learning rate.")
 
     # ---- fit ---------------------------------------------------------------------------------
     def fit(self, dataset, steps: int | None = None) -> dict:
@@ -408,12 +453,17 @@ class Trainer:
             torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        self.stage_dir.mkdir(parents=True, exist_ok=True)
-        lock = self.run.lock(self.stage) if self.is_main else nullcontext()
-        with lock:
-            if self.is_main:
-                clean_leftovers(self.stage_dir)
-            return self._fit(dataset, steps)
+        try:
+            self.stage_dir.mkdir(parents=True, exist_ok=True)
+            lock = self.run.lock(self.stage) if self.is_main else nullcontext()
+            with lock:
+                if self.is_main:
+                    clean_leftovers(self.stage_dir)
+                return self._fit(dataset, steps)
+        except OSError as e:  # a full disk, a read-only run directory ...: the kit's error, naming the folder
+            if isinstance(e, MaskGANError):
+                raise
+            raise storage_error(e, self.stage_dir) from e
 
     def _fit(self, dataset, steps: int | None) -> dict:
         torch.manual_seed(self.cfg.seed)
@@ -432,7 +482,8 @@ class Trainer:
         fixed = self.to_device(collate([dataset[i] for i in range(min(len(dataset), self.n_samples))]))
         if ckpt is not None:                                                 # 3. restore
             self.step = self.restore(ckpt)
-            self._trim_log(self.step)
+            self._check_restored(ckpt)
+        self._trim_log(self.step)  # lines of steps this run redoes (all of them after a kill before any checkpoint)
         if self.is_main and self.cfg.cadence.tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -474,9 +525,12 @@ class Trainer:
                 if self.step % cadence.log_every == 0 or self.step == stop:
                     self._log({"step": self.step, **values,
                                "lr": self.optimizers[next(iter(self.optimizers))].param_groups[0]["lr"]})
+                saving = self.step % cadence.checkpoint_every == 0 or self.step == stop
+                if saving:
+                    self._check_weights(last_ckpt)  # before a checkpoint is written and before "finished"
                 if self.step % cadence.sample_every == 0 or self.step == stop:
                     self.save_samples(fixed)
-                if self.step % cadence.checkpoint_every == 0 or self.step == stop:
+                if saving:
                     last_ckpt = self.save() or last_ckpt
         finally:
             if bar is not None:

@@ -1,8 +1,9 @@
 """``python -m maskgan.widgets check [RUN_DIR] [--faces DIR]``: is a run ready for the editing app, and if not, what to train.
 
 ``make app`` calls it before starting Voila, so a missing run gives a one-line instruction
-instead of a page with a traceback. With ``--faces DIR`` (or ``$MASKGAN_FACES``) it also reads the
-folder's file list (:mod:`maskgan.data.folder`) and says what is wrong with it.
+instead of a page with a traceback. With ``--faces DIR`` (or ``$MASKGAN_FACES``) it also reads every
+file of the folder once (:meth:`maskgan.data.folder.FolderFaces.problems`) and names each one that
+cannot be used.
 Exit status 0 when ready, 1 when not.
 """
 from __future__ import annotations
@@ -30,17 +31,24 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import MaskGANError
     from ..photo import load_parser
     from ..run import Run
+    from ..interop.authors import faces_resample
     run = Run(resolve_run_dir(args.run_dir), report=None)
-    size = int(run.config(run.editing_stage()).data.size)
+    ckpt = run.require(run.editing_stage())
+    size, resample = int(ckpt.config().data.size), faces_resample(ckpt.record())
     try:
         parser = load_parser(run.path)
     except MaskGANError:
         parser = None
     try:
         from ..photo import open_faces
-        faces = open_faces(folder, size, parser=parser)
+        faces = open_faces(folder, size, parser=parser, resample=resample)
     except MaskGANError as e:
         print(str(e), file=sys.stderr)
+        return 1
+    problems = faces.problems()  # every file read once: a bad one is named here, not in the page
+    if problems:
+        print(f"{folder}: {len(problems)} of {len(faces)} faces cannot be used; fix or remove them:\n  "
+              + "\n  ".join(problems), file=sys.stderr)
         return 1
     print(f"{folder}: {len(faces)} faces at {size} px" + (f" ({len(faces.unmasked)} to parse)" if faces.unmasked else ""))
     return 0

@@ -101,7 +101,8 @@ def editing_app(run_dir: str | Path | None = None, *, split: str = "val", device
         if getattr(editor, "cfg", None) is None:
             raise ValueError("pass `dataset=` : this editor has no config, so the size of its faces is unknown")
         from ..photo import open_faces
-        dataset = open_faces(folder, int(editor.cfg.data.size), parser=parser)
+        dataset = open_faces(folder, int(editor.cfg.data.size), parser=parser,
+                             resample=getattr(editor, "resample", "lanczos"))
         max_faces = max(max_faces, len(dataset))  # a folder the user chose is shown whole
     if dataset is None:
         from ..data import build_dataset

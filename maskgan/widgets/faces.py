@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from ..errors import NoSuchFace
+
 __all__ = ["FaceBank", "resolve_run_dir", "run_status", "RUN_DIR_ENV", "DEFAULT_RUN_DIR"]
 
 #: Environment variable naming the run directory the app loads (``make app`` sets it).
@@ -61,19 +63,28 @@ class FaceBank:
         return self.n - 1
 
     def index(self, face: int | str) -> int:
-        """A face given by index or by name -> its index (with an error naming the valid range)."""
+        """A face given by index or by name -> its index; anything else is a
+        :class:`~maskgan.errors.NoSuchFace` naming the valid range (never clamped to a face that exists)."""
         if isinstance(face, str):
             for i in range(self.n):
                 if self[i]["name"] == face:
                     return i
-            raise KeyError(f"no face named {face!r} among the first {self.n} faces of the dataset")
+            raise NoSuchFace(f"no face named {face!r} among the first {self.n} faces of the dataset")
         try:
             i = operator.index(face)
         except TypeError:
-            raise TypeError(f"a face is given by index (int) or name (str), got {type(face).__name__}") from None
+            raise NoSuchFace(f"a face is given by index (int) or name (str), got {type(face).__name__} "
+                             f"{face!r}") from None
         if isinstance(face, bool) or not 0 <= i < self.n:
-            raise IndexError(f"face index {face!r} is out of range; this bank has faces 0..{self.n - 1}")
+            raise NoSuchFace(f"face index {face!r} is out of range; this bank has faces 0..{self.n - 1}")
         return i
+
+    def other(self, face: int | str) -> int:
+        """Like :meth:`index`, for a second face (face B, the reference, the donor) whose default is 1:
+        1 falls back to face 0 when the bank holds one face only; any other value must exist."""
+        if self.n == 1 and not isinstance(face, (bool, str)) and face == 1:
+            return 0
+        return self.index(face)
 
     def __getitem__(self, face: int | str) -> dict:
         if isinstance(face, str):

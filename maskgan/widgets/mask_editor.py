@@ -125,7 +125,7 @@ class MaskEditorController(FramePanel):
         self.canvas = Canvas(width=px, height=px, layout=w.Layout(width=f"{px}px", height=f"{px}px"))
         self.undo_button = w.Button(description="undo", icon="undo")
         self.reset_button = w.Button(description="reset", icon="refresh")
-        self.donor = w.Dropdown(options=bank.options, value=bank.index(min(donor, len(bank) - 1)),
+        self.donor = w.Dropdown(options=bank.options, value=bank.other(donor),
                                 description="hair from")
         self.edit_buttons = {name: w.Button(description=name, layout=w.Layout(width="160px"))
                              for name in ONE_CLICK_EDITS}

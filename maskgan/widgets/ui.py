@@ -122,7 +122,7 @@ class InterpolationController(FramePanel):
 
         opts = bank.options
         self.face_a = w.Dropdown(options=opts, value=bank.index(face_a), description="face A")
-        self.face_b = w.Dropdown(options=opts, value=bank.index(min(face_b, len(bank) - 1)), description="face B")
+        self.face_b = w.Dropdown(options=opts, value=bank.other(face_b), description="face B")
         self.slider = w.FloatSlider(value=t, min=self.T_MIN, max=self.T_MAX, step=self.T_STEP, description="t",
                                     readout_format="+.2f", continuous_update=True,
                                     layout=w.Layout(width="420px"))
@@ -258,7 +258,7 @@ class StyleCopyController(FramePanel):
         self.mask_face = w.Dropdown(options=mask_opts,
                                     value=self.EDITED if mask_source is not None else bank.index(mask_face),
                                     description="mask of")
-        self.reference = w.Dropdown(options=opts, value=bank.index(min(reference, len(bank) - 1)),
+        self.reference = w.Dropdown(options=opts, value=bank.other(reference),
                                     description="style of")
         self.mask_image, self.reference_image, self.image = self._image(), self._image(), self._image()
         for widget in (self.mask_face, self.reference):

@@ -62,14 +62,11 @@ def read_upload(image: bytes, mask: bytes | None, size: int, name: str, parser=N
 
 
 def _image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of an image as a viewer shows it, or None when it cannot be read."""
-    import io
-
-    from PIL import Image, ImageOps
+    """(width, height) of an image as a viewer shows it (the kit's one reader), or None when it cannot be read."""
+    from ..data.folder import read_rgb
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            return ImageOps.exif_transpose(im).size
-    except Exception:  # noqa: BLE001 - only used for a warning
+        return read_rgb(data).size
+    except MaskGANError:  # only used for a warning; the upload itself already read the image
         return None
 
 
