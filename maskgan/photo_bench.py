@@ -61,11 +61,12 @@ def bench_photo(device: str = "cpu", repeat: int = 3) -> list[dict]:
     """Rows ``{"benchmark", "setting", "value", "unit"}``: seconds per step of :func:`edit_photo`."""
     from PIL import Image
 
+    from .data.folder import read_rgb
     from .photo import edit_photo
     photo = sample_photo()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, Image.open(photo) as im:
-        im = im.convert("RGB")
+    with tempfile.TemporaryDirectory() as tmp:
+        im = read_rgb(photo)
         photos = {"512x600 photo": photo}
         for name, size in (("512x512 photo", (512, 512)), ("12 MP photo (4000x3000)", (4000, 3000))):
             path = Path(tmp) / f"{size[0]}x{size[1]}.png"

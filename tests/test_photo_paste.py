@@ -125,3 +125,22 @@ def test_a_saved_edited_mask_loads_back_as_the_same_ids(tmp_path):
     label = np.random.default_rng(0).integers(0, 19, (24, 24)).astype(np.uint8)
     path = save_label_png(label, tmp_path / "mask.png")
     assert np.array_equal(read_mask(path, 24).numpy(), label)
+
+
+def test_a_phone_photo_comes_back_as_viewers_show_it_at_its_size(editor, tmp_path):
+    """A JPEG whose EXIF says "rotate 90 degrees" (Orientation 6) is edited as displayed, and the
+    result is the displayed photo: its size, its orientation, its pixels outside the edit."""
+    stored = _photo()  # 600 rows x 512 columns
+    path = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(path, quality=95, exif=exif)
+    from PIL import ImageOps
+    with Image.open(path) as im:
+        shown = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    assert shown.shape == (512, 600, 3)  # displayed: 600 wide, 512 high
+    result = edit_photo(path, editor, EllipseParser(), "close mouth")
+    after = np.asarray(result.photo)
+    assert after.shape == shown.shape
+    changed = (after != shown).any(-1)
+    assert changed.any() and not (changed & ~_changed_in_photo(result, editor.cfg.data.size, shown.shape)).any()
