@@ -109,7 +109,7 @@ def _run_config(args):
 def _cmd_train(args) -> int:
     from .train import train
     cfg, run_dir = _run_config(args)
-    args._interrupt_hint = (args.stage, run_dir)
+    args._interrupt_hint = (args.stage, run_dir, cfg)
     summary = train(args.stage, cfg, run_dir, resume=args.resume or args.extend_to is not None, steps=args.steps,
                     extend_to=args.extend_to)
     print(json.dumps(summary, indent=2))
@@ -385,15 +385,15 @@ def _interrupted(args) -> str:
     hint = getattr(args, "_interrupt_hint", None)
     if hint is None:
         return "interrupted; everything written so far is complete (every write of the kit is atomic)."
-    stage, run_dir = hint
+    stage, run_dir, cfg = hint
     from .run import Run
+    from .stages import get_stage
     try:
         ckpt = Run(run_dir, report=None).latest(stage)
     except MaskGANError:
         ckpt = None
     saved = f"the last checkpoint is step {ckpt.step} ({ckpt.path})" if ckpt else "no checkpoint was written yet"
-    return (f"interrupted: {saved}. Continue with `python -m maskgan train {stage} --run-dir {run_dir} --resume` "
-            "(add the same --preset/--set options).")
+    return f"interrupted: {saved}. Continue with `{get_stage(stage).command(run_dir, cfg)} --resume`."
 
 
 def main(argv: list[str] | None = None) -> int:

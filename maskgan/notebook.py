@@ -32,7 +32,7 @@ def setup(preset: str, run_dir: str, *, data: str = "", data_root: str = "", dev
           overrides: dict | None = None) -> tuple[Config, Run]:
     cfg = make_config(preset, data=data, data_root=data_root, device=device, seed=seed, overrides=overrides)
     choose_threads()  # the free cores (or $MASKGAN_THREADS / OMP_NUM_THREADS): graceful next to other work
-    run = Run(run_dir)
+    run = Run(run_dir, cfg=cfg)  # its hints ("train X first") carry this preset and these overrides
     run.path.mkdir(parents=True, exist_ok=True)
     print(f"preset {preset}: {cfg.data.dataset} at {cfg.data.size}x{cfg.data.size}, "
           f"run directory {run.path.resolve()}")

@@ -184,10 +184,16 @@ def test_the_notebooks_record_metrics_and_train_every_stage(smoke_run):
         assert (run_dir / stage / "checkpoints" / "latest.json").exists()
 
 
-def test_a_later_notebook_names_the_missing_earlier_one(tmp_path):
+def test_a_later_notebook_names_the_missing_earlier_one_with_the_commands_at_the_run_preset(tmp_path):
+    """Notebook 04 at smoke in a fresh run: the hint trains the MaskVAE at smoke too (a cpu-preset
+    MaskVAE would not load into a smoke run)."""
     from maskgan.pipeline import PipelineError
-    with pytest.raises(PipelineError, match="01_maskvae_pretraining"):
+    with pytest.raises(PipelineError) as failed:
         run_pipeline("smoke", tmp_path, only=["04"], log=lambda line: None)
+    message, run_dir = str(failed.value), tmp_path.resolve()  # the pipeline resolves its run folder
+    assert "01_maskvae_pretraining" in message
+    assert f"`python -m maskgan train vae --run-dir {run_dir} --preset smoke`" in message
+    assert f"`python -m maskgan pipeline --only 01 --run-dir {run_dir} --preset smoke`" in message
 
 
 def test_the_pipeline_draws_the_diagrams(smoke_run):

@@ -156,7 +156,7 @@ class Trainer:
         self.spec = get_stage(self.stage)
         self.cfg = cfg
         self.tc = cfg.train
-        self.run = Run(run_dir)
+        self.run = Run(run_dir, cfg=cfg)
         self.run_dir = self.run.path
         self.stage_dir = self.run.stage_dir(self.stage)
         self.resume = resume
