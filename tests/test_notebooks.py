@@ -184,6 +184,29 @@ def test_the_notebooks_record_metrics_and_train_every_stage(smoke_run):
         assert (run_dir / stage / "checkpoints" / "latest.json").exists()
 
 
+def test_notebooks_that_train_still_show_their_figures(smoke_run):
+    """Every cell that draws a figure (saves one, or displays a sample grid) shows it, also after a
+    training cell: training used to switch matplotlib to Agg, and the figures after it vanished."""
+    import re
+    run_dir, _ = smoke_run
+    missing, after_training = [], set()
+    for nb in EXPECTED:
+        trained = False
+        for i, cell in enumerate(nbformat.read(run_dir / "notebooks" / f"{nb}.ipynb", as_version=4).cells):
+            if cell.cell_type != "code":
+                continue
+            trained = trained or "train(" in cell.source
+            saved = [n for n in re.findall(r'figure_path\("([^"]+)"\)', cell.source)
+                     if (run_dir / "figures" / f"{n}.png").exists()]  # a branch for other data saves nothing
+            if saved or "display(Image(" in cell.source:
+                if not any({"image/png", "image/gif"} & set(out.get("data", {})) for out in cell.outputs):
+                    missing.append(f"{nb} cell {i}")
+                if trained:
+                    after_training.add(nb)
+    assert missing == []
+    assert {"01_maskvae_pretraining", "03_dmn_stage1", "04_ebst"} <= after_training  # the case that broke
+
+
 def test_a_later_notebook_names_the_missing_earlier_one_with_the_commands_at_the_run_preset(tmp_path):
     """Notebook 04 at smoke in a fresh run: the hint trains the MaskVAE at smoke too (a cpu-preset
     MaskVAE would not load into a smoke run)."""

@@ -380,16 +380,11 @@ class Trainer:
     def save_samples(self, batch: dict) -> Path | None:
         if not self.is_main:
             return None
-        import matplotlib
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
         from ..viz import image_grid, save_figure
         rows, titles = self.samples(batch)
-        fig = image_grid(rows, col_titles=titles, title=f"{self.stage} step {self.step}")
-        path = save_figure(fig, self.stage_dir / "samples" / f"step_{self.step:07d}.png")
-        plt.close(fig)
-        return path
+        # pyplot=False: drawn without pyplot or a backend switch, so a notebook that trains keeps its figures
+        fig = image_grid(rows, col_titles=titles, title=f"{self.stage} step {self.step}", pyplot=False)
+        return save_figure(fig, self.stage_dir / "samples" / f"step_{self.step:07d}.png")
 
     def _check_values(self, values: dict[str, float], last_ckpt) -> None:
         """The NaN/Inf guard: stop with the term and the step, the last checkpoint untouched."""
