@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -103,6 +104,36 @@ def _kernel_name() -> str:
     return "python3"
 
 
+def _kernel_manager_class():
+    """How papermill starts each notebook's kernel: over local IPC sockets where the OS has them.
+
+    Over TCP (jupyter_client's default) every kernel logs "Kernel is running over TCP without
+    encryption" to the terminal, once per notebook of ``make demo``. An IPC socket is a file only
+    this user can open (in Jupyter's runtime folder, mode 0700): nothing goes over the network, so
+    there is nothing to encrypt and nothing to warn about. Windows has no IPC transport in ZeroMQ:
+    there the default (TCP on localhost, with its warning) stays; ``None`` means that default."""
+    if os.name == "nt":
+        return None
+    import uuid
+
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _ipc_transport(self):
+            return "ipc"
+
+        @default("ip")
+        def _ipc_path(self):  # an absolute, unique prefix: a relative one lands in the working directory
+            runtime = Path(jupyter_runtime_dir())
+            runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+            return str(runtime / f"maskgan-{uuid.uuid4().hex[:12]}")  # short: a socket path has ~100 bytes
+
+    return IPCKernelManager
+
+
 def _notebook_config(name: str, cfg) -> dict:
     """The part of the resolved config that decides what a notebook computes: for a notebook that
     trains a stage, that stage's identity (:func:`maskgan.stages.identity`) and step budget, so
@@ -153,6 +184,8 @@ def run_pipeline(
     cfg = make_config(preset, data=data, data_root=data_root, device=device, seed=seed, overrides=overrides)
     state = _load_state(run_dir)
     kernel = kernel_name or _kernel_name()
+    ipc = _kernel_manager_class()
+    manager = {"kernel_manager_class": ipc} if ipc is not None else {}
     results = []
     for i, nb in enumerate(notebooks, 1):
         output = out_dir / nb.name
@@ -173,7 +206,7 @@ def run_pipeline(
         atomic_write_json(run_dir / STATE_FILE, state)
         try:
             pm.execute_notebook(str(nb), str(output), parameters=params, kernel_name=kernel,
-                                progress_bar=False, cwd=str(nb.parent))
+                                progress_bar=False, cwd=str(nb.parent), **manager)
         except PapermillExecutionError as e:
             state["notebooks"][nb.stem] = {"status": "failed", "key": key,
                                            "seconds": round(time.perf_counter() - start, 2)}

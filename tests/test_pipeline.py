@@ -1,5 +1,6 @@
 """The papermill pipeline: order, resume, clear failures (on tiny throw-away notebooks)."""
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -90,3 +91,17 @@ def test_a_rerun_notebook_reruns_every_later_one(notebooks, tmp_path):
     results = run_pipeline("smoke", run, notebook_dir=notebooks, log=lambda s: None)
     assert [r.status for r in results] == ["ok", "ok"]
     assert (run / "count.txt").read_text() == "11"
+
+
+@pytest.mark.skipif(__import__("os").name == "nt", reason="ZeroMQ has no IPC transport on Windows")
+def test_kernels_talk_over_ipc_and_print_no_tcp_warning(tmp_path, capfd):
+    """Over TCP every kernel logs "Kernel is running over TCP without encryption", once per notebook."""
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _notebook(d / "00_transport.ipynb", "import json, pathlib\nfrom ipykernel import get_connection_info\n"
+              "pathlib.Path(run_dir, 'transport.json').write_text(get_connection_info())\n")
+    run = tmp_path / "run"
+    run_pipeline("smoke", run, notebook_dir=d, log=lambda s: None)
+    info = json.loads((run / "transport.json").read_text())
+    assert info["transport"] == "ipc" and Path(info["ip"]).is_absolute()  # not sockets in the working folder
+    assert "without encryption" not in capfd.readouterr().err
