@@ -75,6 +75,15 @@ def test_notebook_is_valid_nbformat_and_committed_without_outputs(path):
     assert dirty == [], f"{path.name}: cells {dirty} have outputs or execution counts"
 
 
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_declares_the_kits_kernel(path):
+    """JupyterLab and Voila start the kernel a notebook names: the kit's, which `make` registers with
+    the venv's Python (where the kit is installed); "python3" may be another interpreter."""
+    from maskgan.pipeline import KERNEL_NAME
+    assert nbformat.read(path, as_version=4).metadata.kernelspec.name == KERNEL_NAME
+    assert f"ipykernel install --sys-prefix --name {KERNEL_NAME} " in (ROOT / "Makefile").read_text()
+
+
 @pytest.mark.parametrize("path", NUMBERED, ids=lambda p: p.stem)
 def test_parameters_cell_is_tagged_and_holds_literals_only(path):
     nb = nbformat.read(path, as_version=4)
