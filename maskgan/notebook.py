@@ -22,10 +22,14 @@ from .pretrained import DEFAULT_PRETRAINED, pretrained_label, pretrained_run, re
 from .run import Run
 from .stages import get_stage, identity
 
-__all__ = ["setup", "use_pretrained", "PRETRAINED_MARK"]
+__all__ = ["setup", "use_pretrained", "PRETRAINED_MARK", "SMOKE_NOTE"]
 
 #: Written into a stage folder copied from the shipped models (what it is and where it came from).
 PRETRAINED_MARK = "pretrained.json"
+#: Said by every notebook at the smoke preset, whose pictures would otherwise look like a broken kit.
+SMOKE_NOTE = ("note: the smoke preset only checks that the code runs (tiny networks, a few training steps): its "
+              "masks and faces are noise. Learn from the cpu preset (the default), which also takes the kit's "
+              "shipped models for the stages a run lacks.")
 
 
 def setup(preset: str, run_dir: str, *, data: str = "", data_root: str = "", device: str = "auto", seed: int = 0,
@@ -36,6 +40,8 @@ def setup(preset: str, run_dir: str, *, data: str = "", data_root: str = "", dev
     run.path.mkdir(parents=True, exist_ok=True)
     print(f"preset {preset}: {cfg.data.dataset} at {cfg.data.size}x{cfg.data.size}, "
           f"run directory {run.path.resolve()}")
+    if preset == "smoke":
+        print(SMOKE_NOTE)
     return cfg, run
 
 

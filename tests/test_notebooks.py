@@ -216,6 +216,27 @@ def test_notebooks_that_train_still_show_their_figures(smoke_run):
     assert {"01_maskvae_pretraining", "03_dmn_stage1", "04_ebst"} <= after_training  # the case that broke
 
 
+def test_at_the_smoke_preset_each_notebook_says_it_only_checks_the_code_and_warns_nothing_else(smoke_run):
+    from maskgan.notebook import SMOKE_NOTE
+    run_dir, _ = smoke_run
+    for nb in EXPECTED:
+        outputs = [o for c in nbformat.read(run_dir / "notebooks" / f"{nb}.ipynb", as_version=4).cells
+                   if c.cell_type == "code" for o in c.get("outputs", [])]
+        assert SMOKE_NOTE in "".join(o.get("text", "") for o in outputs), nb
+        stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+        assert "RANDOM weights" not in stderr and "Warning" not in stderr, (nb, stderr[:500])
+
+
+def test_a_cell_that_trains_for_minutes_says_so_before_it_starts():
+    for path in NUMBERED:
+        cells = nbformat.read(path, as_version=4).cells
+        for i, cell in enumerate(cells):
+            if cell.cell_type == "code" and ("train(" in cell.source or "evaluate_run(" in cell.source):
+                before = cells[i - 1]
+                said = "for minutes" in before.source or "for a minute or more" in before.source
+                assert before.cell_type == "markdown" and said, f"{path.name} cell {i}"
+
+
 def test_a_later_notebook_names_the_missing_earlier_one_with_the_commands_at_the_run_preset(tmp_path):
     """Notebook 04 at smoke in a fresh run: the hint trains the MaskVAE at smoke too (a cpu-preset
     MaskVAE would not load into a smoke run)."""
