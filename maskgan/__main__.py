@@ -69,13 +69,28 @@ def _add_run_args(p: argparse.ArgumentParser, run_dir: bool = True) -> None:
                    help="config override, repeatable (e.g. --set model.dmn.ngf=32)")
 
 
+def _demo_kernel_env() -> dict[str, str]:
+    """The demo's kernels: one thread count for every notebook (the one this process chose, unless the
+    user fixed it) and the instruction-set pins of maskgan.device.PINNED_KERNELS, so that a run can be
+    compared with the README's to the bit (docs/reproducibility.md)."""
+    import os
+
+    import torch
+
+    from .device import THREADS_ENV, pinned_kernel_env
+    env = pinned_kernel_env()
+    if not (os.environ.get(THREADS_ENV) or os.environ.get("OMP_NUM_THREADS")):
+        env[THREADS_ENV] = str(torch.get_num_threads())
+    return env
+
+
 def _cmd_pipeline(args, demo: bool = False) -> int:
     from .pipeline import run_pipeline
     run_dir = Path(args.run_dir or ("runs/demo" if demo else f"runs/{args.preset}"))
     only = [s for part in (args.only or []) for s in part.split(",")] if not demo else None
     results = run_pipeline(args.preset, run_dir, data=args.data, data_root=args.data_root,
                            device=args.device, seed=args.seed, overrides=_parse_set(args.set),
-                           only=only, force=args.force)
+                           only=only, force=args.force, kernel_env=_demo_kernel_env() if demo else None)
     print(f"\nExecuted notebooks are in {run_dir / 'notebooks'}")
     if demo:
         from .summary import print_summary

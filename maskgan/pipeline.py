@@ -20,6 +20,7 @@ import json
 import os
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -134,6 +135,21 @@ def _kernel_manager_class():
     return IPCKernelManager
 
 
+@contextmanager
+def _environment(values: dict[str, str]):
+    """``os.environ`` with ``values`` set, restored afterwards."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _notebook_config(name: str, cfg) -> dict:
     """The part of the resolved config that decides what a notebook computes: for a notebook that
     trains a stage, that stage's identity (:func:`maskgan.stages.identity`) and step budget, so
@@ -164,9 +180,15 @@ def run_pipeline(
     force: bool = False,
     notebook_dir: Path | str = NOTEBOOK_DIR,
     kernel_name: str | None = None,
+    kernel_env: dict[str, str] | None = None,
     log: Callable[[str], None] = print,
 ) -> list[NotebookResult]:
     """Execute the notebooks in order; return what ran and what was skipped.
+
+    ``kernel_env``: environment variables for the notebooks' kernels (set before torch loads in
+    them: the demo's thread count and instruction-set pins, see :mod:`maskgan.device`); each
+    notebook's record in ``pipeline.json`` keeps them, so the demo summary can say what its numbers
+    were computed with.
 
     Raises :class:`PipelineError` naming the notebook and the failing cell when one fails; the
     executed copy (with the traceback in it) stays in ``<run_dir>/notebooks/``.
@@ -202,20 +224,22 @@ def run_pipeline(
             continue
         log(f"{prefix}: running ...")
         start = time.perf_counter()
-        state["notebooks"][nb.stem] = {"status": "running", "key": key}
+        record = {"key": key, **({"kernel_env": dict(kernel_env)} if kernel_env else {})}
+        state["notebooks"][nb.stem] = {"status": "running", **record}
         atomic_write_json(run_dir / STATE_FILE, state)
         try:
-            pm.execute_notebook(str(nb), str(output), parameters=params, kernel_name=kernel,
-                                progress_bar=False, cwd=str(nb.parent), **manager)
+            with _environment(kernel_env or {}):  # the kernel process inherits this environment
+                pm.execute_notebook(str(nb), str(output), parameters=params, kernel_name=kernel,
+                                    progress_bar=False, cwd=str(nb.parent), **manager)
         except PapermillExecutionError as e:
-            state["notebooks"][nb.stem] = {"status": "failed", "key": key,
+            state["notebooks"][nb.stem] = {"status": "failed", **record,
                                            "seconds": round(time.perf_counter() - start, 2)}
             atomic_write_json(run_dir / STATE_FILE, state)
             raise PipelineError(
                 f"notebook {nb.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
                 f"{e.ename}: {e.evalue}\nThe executed copy with the full traceback: {output}") from None
         seconds = time.perf_counter() - start
-        state["notebooks"][nb.stem] = {"status": "ok", "key": key, "seconds": round(seconds, 2)}
+        state["notebooks"][nb.stem] = {"status": "ok", **record, "seconds": round(seconds, 2)}
         atomic_write_json(run_dir / STATE_FILE, state)
         log(f"{prefix}: ok ({seconds:.1f} s)")
         results.append(NotebookResult(nb.stem, "ok", seconds, output))

@@ -35,7 +35,7 @@ from torch import nn
 from ..checkpoint import Checkpoint, clean_leftovers, save_checkpoint, set_rng_state
 from ..config import Config, migrate
 from ..data import class_weights
-from ..device import resolve_device
+from ..device import kernel_settings, resolve_device
 from ..errors import CheckpointError, TrainingError
 from ..io import atomic_write_json, atomic_write_text
 from ..run import Run, read_jsonl
@@ -488,6 +488,7 @@ class Trainer:
                    "seconds_per_step": round(elapsed / done, 4) if done else None,
                    "images_per_second": round(done * self.batch_size * self.world / elapsed, 2) if done else None,
                    "world_size": self.world, "threads": torch.get_num_threads(), "weights_digest": self._rank_digests(),
+                   "kernels": kernel_settings(),  # threads, CPU capability, pins: what the float sums depended on
                    "checkpoint": str(last_ckpt) if last_ckpt else None}
         if self.is_main and done:  # a resumed, already finished run keeps the timing of the real one
             atomic_write_json(self.stage_dir / "summary.json", summary)
