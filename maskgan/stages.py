@@ -132,7 +132,7 @@ def run_options(cfg: Config | dict | None) -> str:
     name, differ = best
     words = ["--preset", name]
     for key, option in _OPTION_OF.items():
-        if key in differ:
+        if differ.get(key) not in (None, ""):  # an empty value means "the preset's" to these options: --set it
             words += [option, str(differ.pop(key))]
     for key, value in sorted(differ.items()):
         words += ["--set", f"{key}={_set_value(value)}"]

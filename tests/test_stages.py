@@ -104,7 +104,8 @@ def _config_of(options: str) -> Config:
                                            "train.betas": [0.0, 0.99], "device": "cpu"}),
     Config.preset("paper").with_overrides({"data.data_root": "/data/my faces", "model.dmn.ngf": 32}),
     Config.preset("cpu").with_overrides({"data.dataset": "celebamask-hq", "data.data_root": "faces"}),
-], ids=["smoke", "cpu", "smoke-with-overrides", "paper-with-a-spaced-root", "cpu-on-celebamask"])
+    Config.preset("paper").with_overrides({"data.data_root": ""}),
+], ids=["smoke", "cpu", "smoke-with-overrides", "paper-with-a-spaced-root", "cpu-on-celebamask", "paper-without-root"])
 def test_run_options_give_the_same_config_back_through_the_command_line(cfg):
     assert _config_of(stages.run_options(cfg)) == cfg
 
