@@ -28,8 +28,8 @@ __all__ = ["setup", "use_pretrained", "PRETRAINED_MARK", "SMOKE_NOTE"]
 PRETRAINED_MARK = "pretrained.json"
 #: Said by every notebook at the smoke preset, whose pictures would otherwise look like a broken kit.
 SMOKE_NOTE = ("note: the smoke preset only checks that the code runs (tiny networks, a few training steps): its "
-              "masks and faces are noise. Learn from the cpu preset (the default), which also takes the kit's "
-              "shipped models for the stages a run lacks.")
+              "masks and faces are noise. Learn from the cpu preset (the default); at it, notebooks 04-06 take "
+              "the kit's shipped models for the stages a run lacks.")
 
 
 def setup(preset: str, run_dir: str, *, data: str = "", data_root: str = "", device: str = "auto", seed: int = 0,
