@@ -70,18 +70,14 @@ def _add_run_args(p: argparse.ArgumentParser, run_dir: bool = True) -> None:
 
 
 def _demo_kernel_env() -> dict[str, str]:
-    """The demo's kernels: one thread count for every notebook (the one this process chose, unless the
-    user fixed it) and the instruction-set pins of maskgan.device.PINNED_KERNELS, so that a run can be
-    compared with the README's to the bit (docs/reproducibility.md)."""
-    import os
-
+    """The demo's kernels: one thread count for every notebook, the one this process took (the free
+    cores, or what the user fixed with MASKGAN_THREADS / OMP_NUM_THREADS), written out so that the run
+    records it; and the instruction-set pins of maskgan.device.PINNED_KERNELS. Together they let a run
+    be compared with the README's to the bit (docs/reproducibility.md)."""
     import torch
 
     from .device import THREADS_ENV, pinned_kernel_env
-    env = pinned_kernel_env()
-    if not (os.environ.get(THREADS_ENV) or os.environ.get("OMP_NUM_THREADS")):
-        env[THREADS_ENV] = str(torch.get_num_threads())
-    return env
+    return {**pinned_kernel_env(), THREADS_ENV: str(torch.get_num_threads())}
 
 
 def _cmd_pipeline(args, demo: bool = False) -> int:

@@ -127,6 +127,17 @@ def _settings(state: dict) -> dict | None:
     return envs[0] if envs and all(e == envs[0] for e in envs) else None
 
 
+def _trained_threads(run: Run) -> int | None:
+    """The thread count every method stage trained with (their summary.json), if they agree."""
+    from .stages import method_stages
+    seen = set()
+    for stage in method_stages():
+        path = run.stage_dir(stage) / "summary.json"
+        if path.exists():
+            seen.add(read_json(path).get("kernels", {}).get("threads"))
+    return seen.pop() if len(seen) == 1 else None
+
+
 def reproduction(run: Run, metrics: dict, state: dict, reference: Path | str = REFERENCE_FILE) -> list[str]:
     """Lines saying whether this demo's numbers are those of a recorded run with the same settings
     (the same CPU model, thread count and kernel pins give the same bits), and whether they lie in
@@ -143,7 +154,8 @@ def reproduction(run: Run, metrics: dict, state: dict, reference: Path | str = R
                      "demo resumed under other settings): its numbers cannot be compared bit for bit")
         mine = None
     else:
-        threads = env.get(THREADS_ENV) or env.get("OMP_NUM_THREADS")
+        # the kernels' thread count as the demo passed it, else as the training stages recorded it
+        threads = env.get(THREADS_ENV) or env.get("OMP_NUM_THREADS") or _trained_threads(run)
         pinned = all(env.get(k) == v for k, v in PINNED_KERNELS.items())
         mine = {"cpu": cpu_model(), "threads": int(threads) if threads else None, "pinned": pinned}
         lines.append(f"- this run: {mine['cpu']}, {mine['threads'] or '?'} thread(s), kernels "

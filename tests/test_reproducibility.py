@@ -29,15 +29,23 @@ def test_no_pins_without_avx2_or_on_another_architecture(monkeypatch):
     assert dev.pinned_kernel_env({}) == {}
 
 
-def test_the_demo_gives_every_kernel_the_thread_count_it_chose_unless_the_user_fixed_one(monkeypatch):
+def test_the_demo_gives_every_kernel_the_thread_count_it_took_also_one_the_user_fixed(monkeypatch):
+    """Each kernel would choose its own count from the load of the moment; the run must also record
+    the count when the user fixed it (a recorded run names its thread count)."""
     import torch
 
     from maskgan.__main__ import _demo_kernel_env
-    monkeypatch.delenv(dev.THREADS_ENV, raising=False)
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    for fixed in (None, "1"):
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        if fixed:
+            monkeypatch.setenv(dev.THREADS_ENV, fixed)
+        before = torch.get_num_threads()
+        try:
+            dev.choose_threads(report=None)  # what the program's entry does before the demo starts
+            assert _demo_kernel_env()[dev.THREADS_ENV] == str(torch.get_num_threads())
+        finally:
+            torch.set_num_threads(before)
     assert _demo_kernel_env()[dev.THREADS_ENV] == str(torch.get_num_threads())
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert dev.THREADS_ENV not in _demo_kernel_env()
 
 
 def test_the_pipeline_starts_its_kernels_with_the_given_environment_and_records_it(tmp_path, monkeypatch):
@@ -123,6 +131,18 @@ def test_other_settings_say_why_the_readme_numbers_are_not_expected_and_check_th
     outside = {**inside, "ebst/edit_psnr": 21.0}
     text = "\n".join(reproduction(Run(tmp_path), _metrics(outside), _state(1), reference))
     assert "1 number(s) outside the band (EBST edit PSNR vs truth dB)" in text
+
+
+def test_without_a_recorded_thread_count_the_stages_record_is_read(reference, tmp_path):
+    """A run whose kernels got the user's MASKGAN_THREADS recorded no count of its own before."""
+    state = _state(2)
+    for nb in state["notebooks"].values():
+        nb["kernel_env"] = {k: v for k, v in nb["kernel_env"].items() if k != dev.THREADS_ENV}
+    for stage in ("vae", "dmn", "ebst"):
+        (tmp_path / stage).mkdir()
+        (tmp_path / stage / "summary.json").write_text(json.dumps({"kernels": {"threads": 2}}))
+    text = "\n".join(reproduction(Run(tmp_path), _metrics(VALUES), state, reference))
+    assert "reproduces the README run" in text
 
 
 def test_notebooks_run_under_different_settings_cannot_be_compared_bit_for_bit(reference, tmp_path):
