@@ -140,6 +140,15 @@ def test_ebst_without_a_maskvae_says_how_to_train_it_at_the_run_preset(tmp_path)
         train("ebst", smoke(), tmp_path, progress=False)
 
 
+def test_the_apps_check_says_how_to_train_the_missing_maskvae_at_the_runs_preset(tmp_path):
+    from maskgan.train import train
+    from maskgan.widgets import run_status
+    train("dmn", smoke(), tmp_path, progress=False)
+    ready, message = run_status(tmp_path)
+    options = "--preset smoke --set cadence.sample_every=1000 --set train.dmn_steps=2"  # smoke() of this file
+    assert ready and f"`python -m maskgan train vae --run-dir {tmp_path} {options}`" in message
+
+
 def test_the_run_reads_steps_from_its_checkpoints(tmp_path):
     from maskgan.train import train
     train("dmn", smoke(), tmp_path, progress=False)

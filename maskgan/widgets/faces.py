@@ -155,7 +155,7 @@ def run_status(run_dir: str | Path | None = None) -> tuple[bool, str]:
     if is_pretrained(path):
         said += f" -- {pretrained_label(path.name)}; `make demo` trains your own into runs/demo"
     if editor.vae is None:
+        from ..stages import get_stage  # the hint carries the run's preset and overrides (editor.cfg)
         return True, (f"{path}: DMN from the {editor.stage!r} stage{said}; no MaskVAE checkpoint, so the "
-                      f"interpolation tab is off (train it with notebook 01 or "
-                      f"`python -m maskgan train vae --run-dir {path}`).")
+                      f"interpolation tab is off (to train it, {get_stage('vae').how_to_train(path, editor.cfg)}).")
     return True, f"{path}: DMN from the {editor.stage!r} stage, MaskVAE from vae/{said}."
