@@ -28,9 +28,11 @@ figures: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-## lab: JupyterLab on notebooks/ with the kit's kernel
+## lab: JupyterLab on notebooks/ with the kit's kernel (as root, the usual case in a container,
+## Jupyter refuses to start without --allow-root: it is added then, and only then)
+LAB_AS_ROOT = $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(LAB_AS_ROOT)
 
 ## app: the interactive editing page (notebooks/app.ipynb) served by Voila at http://127.0.0.1:8866, with
 ## the checkpoints of $(RUN_DIR) (and the faces of the folder $(FACES) when given); says what to train first

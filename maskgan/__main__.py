@@ -105,13 +105,24 @@ def _add_run_args(p: argparse.ArgumentParser, run_dir: bool = True) -> None:
                    help="config override, repeatable (e.g. --set model.dmn.ngf=32)")
 
 
+def _demo_kernel_env() -> dict[str, str]:
+    """The demo's kernels: one thread count for every notebook, the one this process took (the free
+    cores, or what the user fixed with MASKGAN_THREADS / OMP_NUM_THREADS), written out so that the run
+    records it; and the instruction-set pins of maskgan.device.PINNED_KERNELS. Together they let a run
+    be compared with the README's to the bit (docs/reproducibility.md)."""
+    import torch
+
+    from .device import THREADS_ENV, pinned_kernel_env
+    return {**pinned_kernel_env(), THREADS_ENV: str(torch.get_num_threads())}
+
+
 def _cmd_pipeline(args, demo: bool = False) -> int:
     from .pipeline import run_pipeline
     run_dir = Path(args.run_dir or ("runs/demo" if demo else f"runs/{args.preset}"))
     only = [s for part in (args.only or []) for s in part.split(",")] if not demo else None
     results = run_pipeline(args.preset, run_dir, data=args.data, data_root=args.data_root,
                            device=args.device, seed=args.seed, overrides=_parse_set(args.set),
-                           only=only, force=args.force)
+                           only=only, force=args.force, kernel_env=_demo_kernel_env() if demo else None)
     print(f"\nExecuted notebooks are in {run_dir / 'notebooks'}")
     if demo:
         from .summary import print_summary
@@ -144,7 +155,7 @@ def _run_config(args):
 def _cmd_train(args) -> int:
     from .train import train
     cfg, run_dir = _run_config(args)
-    args._interrupt_hint = (args.stage, run_dir)
+    args._interrupt_hint = (args.stage, run_dir, cfg)
     summary = train(args.stage, cfg, run_dir, resume=args.resume or args.extend_to is not None, steps=args.steps,
                     extend_to=args.extend_to)
     print(json.dumps(summary, indent=2))
@@ -490,15 +501,15 @@ def _interrupted(args, error: BaseException | None = None, argv: list[str] | Non
     hint = getattr(args, "_interrupt_hint", None)
     if hint is None:
         return "interrupted; everything written so far is complete (every write of the kit is atomic)."
-    stage, run_dir = hint
+    stage, run_dir, cfg = hint
     from .run import Run
+    from .stages import get_stage
     try:
         ckpt = Run(run_dir, report=None).latest(stage)
     except MaskGANError:
         ckpt = None
     saved = f"the last checkpoint is step {ckpt.step} ({ckpt.path})" if ckpt else "no checkpoint was written yet"
-    return (f"interrupted: {saved}. Continue with `python -m maskgan train {stage} --run-dir {run_dir} --resume` "
-            "(add the same --preset/--set options).")
+    return f"interrupted: {saved}. Continue with `{get_stage(stage).command(run_dir, cfg)} --resume`."
 
 
 def _output_of(args) -> str | None:

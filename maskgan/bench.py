@@ -224,7 +224,7 @@ def bench_train(device: str) -> list[dict]:
     from .train import prepared_trainer, train
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = Config.preset("cpu").with_overrides({"device": device, "train.sample_every": 10**6})
+        cfg = Config.preset("cpu").with_overrides({"device": device, "cadence.sample_every": 10**6})
         train("vae", cfg, tmp, steps=1, progress=False)  # EBST needs a MaskVAE checkpoint
         dataset = build_dataset(cfg.data, "train", train=True)
         for stage in method_stages():
@@ -255,10 +255,11 @@ with tempfile.TemporaryDirectory() as tmp:
 """
 
 
-def load_step_time(threads: int, wait_policy: str | None, competitors: int, steps: int = 15) -> float:
+def load_step_time(threads: int, wait_policy: str | None, competitors: int, steps: int = 15,
+                   env_extra: dict | None = None) -> float:
     """Median stage-I step time (cpu preset) of a fresh process with ``threads`` OpenMP threads and
     ``OMP_WAIT_POLICY=wait_policy`` (None: the runtime's default), while ``competitors`` other processes
-    each keep one core busy."""
+    each keep one core busy; ``env_extra``: more variables for that process (e.g. kernel pins)."""
     import os
     import subprocess
     import sys
@@ -268,6 +269,7 @@ def load_step_time(threads: int, wait_policy: str | None, competitors: int, step
         env["OMP_NUM_THREADS"] = str(threads)
         if wait_policy:
             env["OMP_WAIT_POLICY"] = wait_policy
+        env.update(env_extra or {})
         out = subprocess.run([sys.executable, "-c", _LOAD_WORKER, str(steps)], env=env, capture_output=True,
                              text=True, check=True).stdout.split()
         return float(out[0])
@@ -300,6 +302,28 @@ def _bench_photo(device: str) -> list[dict]:
     """The photo round trip, step by step (:mod:`maskgan.photo_bench`)."""
     from .photo_bench import bench_photo
     return bench_photo(device)
+
+
+@benchmark("pinning")
+def bench_pinning(device: str) -> list[dict]:
+    """What the demo's kernel pins cost (maskgan.device.PINNED_KERNELS: AVX2 code paths in torch,
+    oneDNN and MKL): the stage-I step (cpu preset, batch 8) of a fresh process with and without them,
+    with 1 thread and with all cores, each measured twice in alternation (load drifts). Run it on an
+    otherwise idle machine."""
+    import os
+
+    from .device import PINNED_KERNELS
+    cores = os.cpu_count() or 1
+    rows = []
+    for threads in sorted({1, cores}):
+        times: dict[str, list[float]] = {"default": [], "pinned": []}
+        for _ in range(2):
+            for name, extra in (("default", None), ("pinned", PINNED_KERNELS)):
+                times[name].append(load_step_time(threads, None, 0, env_extra=extra))
+        for name, values in times.items():
+            where = f"{threads} thread(s), {name} kernels, runs {', '.join(f'{v * 1000:.0f}' for v in values)} ms"
+            rows.append(_row("stage-I step, kernel pins", where, statistics.median(values) * 1000, "ms"))
+    return rows
 
 
 def run_benchmarks(only: str | None = None, out: str | None = None, device: str = "cpu") -> list[dict]:

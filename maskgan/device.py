@@ -7,7 +7,8 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ["resolve_device", "free_cores", "available_cores", "choose_threads", "THREADS_ENV"]
+__all__ = ["resolve_device", "free_cores", "available_cores", "choose_threads", "THREADS_ENV", "PINNED_KERNELS",
+           "pinned_kernel_env", "kernel_settings"]
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -99,3 +100,51 @@ def choose_threads(report=print) -> int:
         report(f"note: {cores - free} of {cores} cores are busy with other work, so this process uses {free} "
                f"thread(s) (set {THREADS_ENV} or OMP_NUM_THREADS to choose)")
     return free
+
+
+# --- CPU kernels: which instruction set the float sums use -------------------------------------
+#
+# A CPU run is bitwise repeatable for a fixed seed, thread count and instruction set: torch's own
+# reductions (ATen) sum in vector lanes of the width its dispatch picked (AVX2 or AVX-512), oneDNN's
+# convolutions and MKL's BLAS/LAPACK pick kernels by instruction set, and each order of float sums
+# rounds differently. Over 1,500 GAN steps such last-bit differences grow into different weights
+# (the demo's metrics moved by 0.1-0.5 dB between machines and thread counts). The demo's kernels
+# are therefore started with these variables, so that every x86-64 CPU with AVX2 (nearly all since
+# 2013; AVX-512 and AMX machines included) runs the same code paths. What remains machine-specific:
+# the thread count (the demo records it) and, in some oneDNN kernels, blockings chosen from the
+# CPU's cache sizes. docs/reproducibility.md has the measurements and what they cost.
+
+#: The instruction-set pins of the demo's kernels (read by torch, oneDNN and MKL when they load).
+PINNED_KERNELS: dict[str, str] = {
+    "ATEN_CPU_CAPABILITY": "avx2",      # torch's vectorised kernels: AVX2 lanes, not AVX-512
+    "ONEDNN_MAX_CPU_ISA": "AVX2",       # oneDNN (convolutions): no AVX-512 or AMX kernels
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",  # MKL (matmul, eigh): its AVX2 code ...
+    "MKL_CBWR": "AVX2",                 # ... with conditional numerical reproducibility
+}
+
+
+def _has_avx2() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and " avx2" in line for line in f)
+    except OSError:
+        return False
+
+
+def pinned_kernel_env(environ: dict | None = None) -> dict[str, str]:
+    """The :data:`PINNED_KERNELS` a child process should get: on an x86-64 Linux CPU with AVX2, each
+    variable the user has not set already (a value of theirs wins); elsewhere nothing (other CPUs
+    have no such choice, or no AVX2 to pin to)."""
+    import platform
+    environ = os.environ if environ is None else environ
+    if platform.machine().lower() not in ("x86_64", "amd64") or not _has_avx2():
+        return {}
+    return {k: v for k, v in PINNED_KERNELS.items() if k not in environ}
+
+
+def kernel_settings(environ: dict | None = None) -> dict[str, str | None]:
+    """What decides this process's float sums besides the seed: torch's CPU capability, the thread
+    count and the instruction-set variables of :data:`PINNED_KERNELS` (None where unset)."""
+    environ = os.environ if environ is None else environ
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+            **{k: environ.get(k) for k in PINNED_KERNELS}}

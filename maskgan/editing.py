@@ -145,7 +145,7 @@ class Editor:
                 method = [s for s in generator_stages() if get_stage(s).role == "generator"]
                 raise StageMissing(
                     f"{run.path} has no trained generator ({' or '.join(method)}). To train one, "
-                    f"{get_stage(method[0]).how_to_train(run.path)}.")
+                    f"{get_stage(method[0]).how_to_train(run.path, run.cfg)}.")
         else:
             found = get_stage(stage).name
             if get_stage(found).generator is None:

@@ -22,21 +22,27 @@ from .pretrained import DEFAULT_PRETRAINED, pretrained_label, pretrained_run, re
 from .run import Run
 from .stages import get_stage, identity
 
-__all__ = ["setup", "use_pretrained", "PRETRAINED_MARK"]
+__all__ = ["setup", "use_pretrained", "PRETRAINED_MARK", "SMOKE_NOTE"]
 
 #: Written into a stage folder copied from the shipped models (what it is and where it came from).
 PRETRAINED_MARK = "pretrained.json"
+#: Said by every notebook at the smoke preset, whose pictures would otherwise look like a broken kit.
+SMOKE_NOTE = ("note: the smoke preset only checks that the code runs (tiny networks, a few training steps): its "
+              "masks and faces are noise. Learn from the cpu preset (the default); at it, notebooks 04-06 take "
+              "the kit's shipped models for the stages a run lacks.")
 
 
 def setup(preset: str, run_dir: str, *, data: str = "", data_root: str = "", device: str = "auto", seed: int = 0,
           overrides: dict | None = None) -> tuple[Config, Run]:
     cfg = make_config(preset, data=data, data_root=data_root, device=device, seed=seed, overrides=overrides)
     choose_threads()  # the free cores (or $MASKGAN_THREADS / OMP_NUM_THREADS): graceful next to other work
-    run = Run(run_dir)
+    run = Run(run_dir, cfg=cfg)  # its hints ("train X first") carry this preset and these overrides
     run.path.mkdir(parents=True, exist_ok=True)
     # the run directory as the parameters cell gave it (relative to the notebook): no machine path in
     # the notebooks and screenshots that are shared
     print(f"preset {preset}: {cfg.data.dataset} at {cfg.data.size}x{cfg.data.size}, run directory {run.path}")
+    if preset == "smoke":
+        print(SMOKE_NOTE)
     return cfg, run
 
 

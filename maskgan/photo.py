@@ -272,6 +272,8 @@ def real_face_inputs(generator: str = "", run_dir: str = "", faces: str = "", ph
         report(f"- {why}. Download {DOWNLOADS[key]}")
     report("Then set the paths in the parameters cell (or pass them with papermill -p) and run the notebook again. "
            "Nothing is downloaded by the kit.")
+    report("Meanwhile, with nothing to download: `make app` serves the editing page on the kit's shipped SynthFaces "
+           "models (pretrained/synthfaces64, at http://127.0.0.1:8866), and notebook 05 opens up their SFT and AdaIN.")
     return False
 
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -103,6 +105,51 @@ def _kernel_name() -> str:
     return "python3"
 
 
+def _kernel_manager_class():
+    """How papermill starts each notebook's kernel: over local IPC sockets where the OS has them.
+
+    Over TCP (jupyter_client's default) every kernel logs "Kernel is running over TCP without
+    encryption" to the terminal, once per notebook of ``make demo``. An IPC socket is a file only
+    this user can open (in Jupyter's runtime folder, mode 0700): nothing goes over the network, so
+    there is nothing to encrypt and nothing to warn about. Windows has no IPC transport in ZeroMQ:
+    there the default (TCP on localhost, with its warning) stays; ``None`` means that default."""
+    if os.name == "nt":
+        return None
+    import uuid
+
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _ipc_transport(self):
+            return "ipc"
+
+        @default("ip")
+        def _ipc_path(self):  # an absolute, unique prefix: a relative one lands in the working directory
+            runtime = Path(jupyter_runtime_dir())
+            runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+            return str(runtime / f"maskgan-{uuid.uuid4().hex[:12]}")  # short: a socket path has ~100 bytes
+
+    return IPCKernelManager
+
+
+@contextmanager
+def _environment(values: dict[str, str]):
+    """``os.environ`` with ``values`` set, restored afterwards."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _notebook_config(name: str, cfg) -> dict:
     """The part of the resolved config that decides what a notebook computes: for a notebook that
     trains a stage, that stage's identity (:func:`maskgan.stages.identity`) and step budget, so
@@ -133,9 +180,15 @@ def run_pipeline(
     force: bool = False,
     notebook_dir: Path | str = NOTEBOOK_DIR,
     kernel_name: str | None = None,
+    kernel_env: dict[str, str] | None = None,
     log: Callable[[str], None] = print,
 ) -> list[NotebookResult]:
     """Execute the notebooks in order; return what ran and what was skipped.
+
+    ``kernel_env``: environment variables for the notebooks' kernels (set before torch loads in
+    them: the demo's thread count and instruction-set pins, see :mod:`maskgan.device`); each
+    notebook's record in ``pipeline.json`` keeps them, so the demo summary can say what its numbers
+    were computed with.
 
     Raises :class:`PipelineError` naming the notebook and the failing cell when one fails; the
     executed copy (with the traceback in it) stays in ``<run_dir>/notebooks/``.
@@ -169,10 +222,11 @@ def run_pipeline(
             continue
         log(f"{prefix}: running ...")
         start = time.perf_counter()
-        state["notebooks"][nb.stem] = {"status": "running", "key": key}
+        record = {"key": key, **({"kernel_env": dict(kernel_env)} if kernel_env else {})}
+        state["notebooks"][nb.stem] = {"status": "running", **record}
         atomic_write_json(run_dir / STATE_FILE, state)
         try:
-            with _ctrl_c_ends_the_kernel():
+            with _ctrl_c_ends_the_kernel(), _environment(kernel_env or {}):  # the kernel inherits the env
                 try:
                     pm.execute_notebook(str(nb), str(output), parameters=params, kernel_name=kernel,
                                         progress_bar=False, cwd=str(nb.parent), kernel_manager_class=_kernel_manager())
@@ -183,19 +237,19 @@ def run_pipeline(
                 if _INTERRUPTED[0]:  # Ctrl-C as the notebook ended: its kernel may have been killed while closing
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
-            state["notebooks"][nb.stem] = {"status": "interrupted", "key": key,
+            state["notebooks"][nb.stem] = {"status": "interrupted", **record,
                                            "seconds": round(time.perf_counter() - start, 2)}
             atomic_write_json(run_dir / STATE_FILE, state)
             raise PipelineInterrupted(nb.stem, run_dir) from None
         except PapermillExecutionError as e:
-            state["notebooks"][nb.stem] = {"status": "failed", "key": key,
+            state["notebooks"][nb.stem] = {"status": "failed", **record,
                                            "seconds": round(time.perf_counter() - start, 2)}
             atomic_write_json(run_dir / STATE_FILE, state)
             raise PipelineError(
                 f"notebook {nb.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
                 f"{e.ename}: {e.evalue}\nThe executed copy with the full traceback: {output}") from None
         seconds = time.perf_counter() - start
-        state["notebooks"][nb.stem] = {"status": "ok", "key": key, "seconds": round(seconds, 2)}
+        state["notebooks"][nb.stem] = {"status": "ok", **record, "seconds": round(seconds, 2)}
         atomic_write_json(run_dir / STATE_FILE, state)
         log(f"{prefix}: ok ({seconds:.1f} s)")
         results.append(NotebookResult(nb.stem, "ok", seconds, output))
@@ -242,10 +296,12 @@ class PipelineInterrupted(KeyboardInterrupt):
 
 
 def _kernel_manager():
-    """jupyter_client's kernel manager, noting the process id of the kernel it starts (see above)."""
+    """jupyter_client's kernel manager (over IPC sockets where the OS has them:
+    :func:`_kernel_manager_class`), noting the process id of the kernel it starts (see above)."""
     from jupyter_client import AsyncKernelManager
+    base = _kernel_manager_class() or AsyncKernelManager
 
-    class PipelineKernelManager(AsyncKernelManager):
+    class PipelineKernelManager(base):
         async def _async_launch_kernel(self, kernel_cmd, **kw) -> None:
             await super()._async_launch_kernel(kernel_cmd, **kw)
             process = getattr(self.provisioner, "process", None)

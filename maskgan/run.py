@@ -58,9 +58,10 @@ def read_jsonl(path: Path | str) -> list[dict]:
 class Run:
     """A run directory: its stages' checkpoints, configs, networks, logs, metrics and figures."""
 
-    def __init__(self, path: Path | str, report: Callable[[str], None] | None = print):
+    def __init__(self, path: Path | str, report: Callable[[str], None] | None = print, cfg=None):
         self.path = Path(path)
         self.report = report  # where one-line notes go (a skipped damaged checkpoint, ...)
+        self.cfg = cfg  # the Config this run is used with (a notebook's, a trainer's): "train X first" hints carry it
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -90,7 +91,7 @@ class Run:
         ckpt = self.latest(st)
         if ckpt is None:
             raise StageMissing(f"{self.stage_dir(st)} has no checkpoint: the {st.title} ({st.name}) is not trained "
-                               f"yet. To train it, {st.how_to_train(self.path)}.")
+                               f"yet. To train it, {st.how_to_train(self.path, self.cfg)}.")
         return ckpt
 
     def step(self, stage: str | Stage) -> int:
@@ -187,7 +188,7 @@ class Run:
         found = sorted((self.stage_dir(st) / "samples").glob("step_*.png"))
         if not found:
             raise StageMissing(f"{self.stage_dir(st) / 'samples'} has no sample grid yet. To train the "
-                               f"{st.title}, {st.how_to_train(self.path)}.")
+                               f"{st.title}, {st.how_to_train(self.path, self.cfg)}.")
         return found[-1]
 
     @property

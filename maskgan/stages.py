@@ -24,14 +24,18 @@ run alone, as pretraining, and the ``ebst`` stage alternates both.
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import shlex
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from .config import Config, flatten
 from .errors import ConfigError
 
 __all__ = ["Stage", "STAGES", "register", "unregister", "get_stage", "generator_stages",
-           "method_stages", "identity", "ROLES"]
+           "method_stages", "identity", "run_options", "ROLES"]
 
 #: What a stage produces: the mask manifold, the method's generator, the ablation's baseline and
 #: control generators, or the evaluation's face parser.
@@ -79,16 +83,70 @@ class Stage:
         its training needs (stage I's D, so EBST can start from shipped weights; EBST's blender)."""
         return self.shipped or ((self.generator,) if self.generator else self.nets[:1])
 
-    def command(self, run_dir) -> str:
-        return f"python -m maskgan train {self.name} --run-dir {run_dir}"
+    def command(self, run_dir, cfg: Config | None = None) -> str:
+        """The command that trains this stage into ``run_dir``, with the options that give ``cfg``
+        (:func:`run_options`): a hint must train what the run was configured for, not the default preset."""
+        return _cli(f"train {self.name}", run_dir, cfg)
 
-    def how_to_train(self, run_dir) -> str:
-        """One sentence naming the notebook (if any) and the command that train this stage."""
-        cmd = f"`{self.command(run_dir)}`"
+    def how_to_train(self, run_dir, cfg: Config | None = None) -> str:
+        """One sentence naming the notebook (if any) and the command that train this stage, both
+        carrying the preset and overrides of ``cfg`` (the run's config, when the caller has it)."""
+        cmd = f"`{self.command(run_dir, cfg)}`"
         if self.notebook:
-            return (f"run notebook {self.notebook}.ipynb with run_dir={run_dir} "
-                    f"(`python -m maskgan pipeline --only {self.notebook[:2]} --run-dir {run_dir}`), or {cmd}")
+            return (f"run notebook {self.notebook}.ipynb with the same parameters "
+                    f"(`{_cli(f'pipeline --only {self.notebook[:2]}', run_dir, cfg)}`), or {cmd}")
         return f"run {cmd}"
+
+
+def _cli(command: str, run_dir, cfg: Config | None) -> str:
+    # The folder as an absolute path: a hint printed by a notebook kernel (working directory
+    # notebooks/) is run from a terminal elsewhere. "RUN_DIR" and other placeholders stay as they are.
+    folder = Path(run_dir)
+    where = os.path.abspath(folder) if folder.exists() else str(folder)
+    options = run_options(cfg)
+    return f"python -m maskgan {command} --run-dir {shlex.quote(where)}" + (f" {options}" if options else "")
+
+
+#: Config keys that have an option of their own on the command line (the others go through --set).
+_OPTION_OF = {"data.dataset": "--data", "data.data_root": "--data-root", "device": "--device", "seed": "--seed"}
+
+
+def run_options(cfg: Config | dict | None) -> str:
+    """The command-line options that give ``cfg`` back, shell-quoted: ``--preset NAME`` (the preset
+    that needs the fewest changes), then ``--data``, ``--data-root``, ``--device``, ``--seed`` and one
+    ``--set KEY=VALUE`` for every other key where ``cfg`` differs from that preset. ``""`` for None.
+
+    ``python -m maskgan train STAGE --run-dir R <these options>`` builds exactly ``cfg``, so a
+    "train X first" hint trains what the run needs (a ``smoke`` run's MaskVAE at ``smoke``, not at
+    the default ``cpu`` preset, whose weights would not load into it)."""
+    if cfg is None:
+        return ""
+    from .config import PRESETS
+    flat = flatten(cfg.to_dict() if isinstance(cfg, Config) else cfg)
+    best = None
+    for name, build in PRESETS.items():
+        base = flatten(build().to_dict())
+        differ = {k: v for k, v in flat.items() if base.get(k) != v}
+        if best is None or len(differ) < len(best[1]):
+            best = (name, differ)
+    name, differ = best
+    words = ["--preset", name]
+    for key, option in _OPTION_OF.items():
+        if differ.get(key) not in (None, ""):  # an empty value means "the preset's" to these options: --set it
+            words += [option, str(differ.pop(key))]
+    for key, value in sorted(differ.items()):
+        words += ["--set", f"{key}={_set_value(value)}"]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _set_value(value) -> str:
+    """``--set`` reads a value as JSON, else as a string: a string that would read as JSON is quoted."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return json.dumps(value)
 
 
 #: Stage name -> declaration, in training order (also the order of the ablation's columns).

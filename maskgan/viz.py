@@ -49,13 +49,26 @@ def png_bytes(x) -> bytes:
     return buf.getvalue()
 
 
+def _new_figure(figsize: tuple[float, float], pyplot: bool = True):
+    """A new matplotlib figure: through pyplot (a notebook shows it inline), or with ``pyplot=False``
+    a bare ``Figure`` that pyplot does not track, for pictures that are only saved (the sample grids
+    of training). The bare one never touches the process's backend: switching it to Agg in a
+    notebook kernel (as training once did) silently stops every later figure from being shown."""
+    if pyplot:
+        import matplotlib.pyplot as plt
+        return plt.figure(figsize=figsize)
+    from matplotlib.figure import Figure
+    return Figure(figsize=figsize)  # savefig renders PNG through Agg without selecting a backend
+
+
 def image_grid(rows: Sequence[Sequence], col_titles: Sequence[str] | None = None,
-               row_titles: Sequence[str] | None = None, cell: float = 1.5, title: str | None = None):
-    """A grid of images and/or label maps (each cell through :func:`as_rgb`)."""
-    import matplotlib.pyplot as plt
+               row_titles: Sequence[str] | None = None, cell: float = 1.5, title: str | None = None,
+               pyplot: bool = True):
+    """A grid of images and/or label maps (each cell through :func:`as_rgb`). ``pyplot=False``: a
+    figure for :func:`save_figure` only, never shown and never closed (see :func:`_new_figure`)."""
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols, cell * n_rows + (0.4 if title else 0)),
-                             squeeze=False)
+    fig = _new_figure((cell * n_cols, cell * n_rows + (0.4 if title else 0)), pyplot)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for r, row in enumerate(rows):
         for c in range(n_cols):
             ax = axes[r][c]

@@ -233,12 +233,38 @@ def test_laplacian_pyramid_levels_add_back_up_to_the_image():
 
 
 # --- Fréchet distance and FID --------------------------------------------------------------------
+#
+# How close must a computed FID be to the exact one? FID = |mu1 - mu2|^2 + tr S1 + tr S2 - 2 tr (S1 S2)^(1/2),
+# and tr (S1 S2)^(1/2) is the sum of the square roots of the eigenvalues of a symmetric matrix M
+# (D x D, or n x n from the features) in float64. LAPACK's symmetric eigensolver is backward stable in
+# every code path MKL may take (SSE, AVX2, AVX-512; AMX is not used for float64): each computed eigenvalue
+# is within c * D * eps * ||M|| of an exact one, and forming M (Cholesky or eigh of S1, two products) moves
+# it by as much again. An eigenvalue that is exactly 0 (every one past the rank, i.e. past the number of
+# samples, or of a singular S1) becomes rounding noise, and its square root sqrt(c * D * eps * ||M||):
+# 1e-16 turns into 1e-8. Which noise depends on the order of the float sums, so on the instruction set and
+# the thread count: a tolerance of rel 1e-8 passed on AVX2 and failed at 1.2e-8 on an AVX-512/AMX CPU
+# (issue 24). What the algorithm guarantees, with ||M|| <= ||S1|| ||S2|| and c = 10 for the constants of
+# the eigensolver and of forming M, is
+#     |FID computed - FID exact| <= 2 * D * sqrt(10 * D * eps * ||S1|| ||S2||) + 10 * D * eps * (tr S1 + tr S2)
+# (the last term: the traces and the mean difference, summed in float64). The formulas checked below are
+# exact, so a mistake in one would be off by far more (O(1) of the FID).
+
+EPS64 = torch.finfo(torch.float64).eps
+
+
+def fid_rounding(s1, s2) -> float:
+    """The float64 rounding bound above for covariances ``s1``, ``s2`` (D x D)."""
+    s1, s2 = torch.as_tensor(s1, dtype=torch.float64), torch.as_tensor(s2, dtype=torch.float64)
+    d = s1.shape[-1]
+    norms = float(torch.linalg.matrix_norm(s1, ord=2)) * float(torch.linalg.matrix_norm(s2, ord=2))
+    return 2 * d * math.sqrt(10 * d * EPS64 * norms) + 10 * d * EPS64 * float(s1.trace() + s2.trace())
+
 
 def test_frechet_distance_of_identical_gaussians_is_zero():
     g = torch.Generator().manual_seed(0)
     a = torch.randn(8, 8, generator=g, dtype=torch.float64)
     mu, sigma = torch.randn(8, generator=g, dtype=torch.float64), a @ a.T
-    assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-9)
+    assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=fid_rounding(sigma, sigma))
 
 
 def test_frechet_distance_of_1d_gaussians_is_the_closed_form():
@@ -252,13 +278,16 @@ def test_frechet_distance_of_diagonal_gaussians_sums_the_1d_distances():
     import numpy as np
     v1, v2 = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 0.25])
     expected = 3 * 1.0 + ((np.sqrt(v1) - np.sqrt(v2)) ** 2).sum()  # means differ by 1 in each axis
+    # diagonal and well apart from 0: every step is exact to a few ulps, so the default rel 1e-6 holds anywhere
     assert frechet_distance(np.zeros(3), np.diag(v1), np.ones(3), np.diag(v2)) == pytest.approx(expected)
 
 
 def test_fid_from_features_of_shifted_features_is_the_squared_shift():
+    from maskgan.metrics import gaussian_stats
     feats = torch.randn(200, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     shift = torch.tensor([3.0, 0, 0, 4.0, 0, 0], dtype=torch.float64)  # same covariance, means 5 apart
-    assert fid_from_features(feats, feats + shift) == pytest.approx(25.0, rel=1e-6)
+    s = gaussian_stats(feats)[1]
+    assert fid_from_features(feats, feats + shift) == pytest.approx(25.0, abs=fid_rounding(s, s))
 
 
 def test_frechet_distance_rejects_a_covariance_of_the_wrong_size():
@@ -308,8 +337,13 @@ def test_fid_compares_the_features_of_two_image_sets():
     means = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
     means.register_parameter("dummy", torch.nn.Parameter(torch.zeros(1)))  # gives the extractor a device
     x = _images(8, 16)
-    assert fid(x, x, model=means) == pytest.approx(0.0, abs=1e-9)
-    assert fid(x, x + 0.5, model=means) == pytest.approx(0.75, rel=1e-6)
+    from maskgan.metrics import gaussian_stats
+    s = gaussian_stats(means(x))[1]
+    assert fid(x, x, model=means) == pytest.approx(0.0, abs=fid_rounding(s, s))
+    # The features are float32 means of 256 pixels, each off by up to log2(256) * 2^-24 of its size from
+    # the exact mean (in an order that depends on the vector width); x + 0.5 is rounded too. The mean
+    # difference 0.5 per channel then carries ~3e-6 relative error and its square twice that: rel 1e-5.
+    assert fid(x, x + 0.5, model=means) == pytest.approx(0.75, rel=1e-5)
 
 
 def test_fid_from_few_features_in_many_dimensions_matches_the_covariance_formula():
@@ -317,9 +351,13 @@ def test_fid_from_few_features_in_many_dimensions_matches_the_covariance_formula
     from maskgan.metrics import gaussian_stats
     g = torch.Generator().manual_seed(0)
     fa, fb = torch.randn(5, 12, generator=g, dtype=torch.float64), torch.randn(7, 12, generator=g, dtype=torch.float64)
-    expected = frechet_distance(*gaussian_stats(fa), *gaussian_stats(fb))
-    assert fid_from_features(fa, fb) == pytest.approx(expected, rel=1e-8)
-    assert fid_from_features(fb, fa) == pytest.approx(expected, rel=1e-8)
+    (mu_a, s_a), (mu_b, s_b) = gaussian_stats(fa), gaussian_stats(fb)
+    expected = frechet_distance(mu_a, s_a, mu_b, s_b)
+    # both routes are exact formulas; each carries the rounding bound above (its 12 - 4 zero eigenvalues)
+    tolerance = 2 * fid_rounding(s_a, s_b)
+    assert fid_from_features(fa, fb) == pytest.approx(expected, abs=tolerance)
+    assert fid_from_features(fb, fa) == pytest.approx(expected, abs=tolerance)
+    assert tolerance < 1e-5 * expected  # still far below what a wrong formula would be off by
 
 
 # --- label sequences and edited regions ----------------------------------------------------------

@@ -63,6 +63,19 @@ def test_ci_runs_make_test_and_the_makefile_has_demo_and_test():
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
 
 
+def test_ci_reruns_the_numerics_sensitive_tests_on_avx2_kernels_and_one_thread():
+    ci = (ROOT / ".ci" / "run").read_text()
+    block = re.search(r"NUMERICS=\((.*?)\)", ci, re.S).group(1)
+    nodes = [w.strip('"') for w in block.split()]
+    assert len(nodes) >= 5
+    for node in nodes:  # every named test exists (a renamed test would silently leave CI)
+        path, _, name = node.partition("::")
+        assert (ROOT / path).is_file(), node
+        assert not name or re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.M), node
+    assert re.search(r"^MKL_ENABLE_INSTRUCTIONS=AVX2 .*\n.*pytest.*NUMERICS", ci, re.M)
+    assert re.search(r"^OMP_NUM_THREADS=1 .*pytest.*NUMERICS", ci, re.M)
+
+
 def test_readme_documents_the_two_commands_first():
     readme = (ROOT / "README.md").read_text()
     first_code = readme.index("```")

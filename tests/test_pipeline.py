@@ -1,5 +1,6 @@
 """The papermill pipeline: order, resume, clear failures (on tiny throw-away notebooks)."""
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -135,3 +136,17 @@ def test_ctrl_c_during_a_notebook_ends_its_kernel_quietly_and_says_how_to_contin
     time.sleep(0.5)
     with pytest.raises(ProcessLookupError):
         os.kill(kernel, 0)  # the kernel is gone, not left sleeping
+
+
+@pytest.mark.skipif(__import__("os").name == "nt", reason="ZeroMQ has no IPC transport on Windows")
+def test_kernels_talk_over_ipc_and_print_no_tcp_warning(tmp_path, capfd):
+    """Over TCP every kernel logs "Kernel is running over TCP without encryption", once per notebook."""
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _notebook(d / "00_transport.ipynb", "import json, pathlib\nfrom ipykernel import get_connection_info\n"
+              "pathlib.Path(run_dir, 'transport.json').write_text(get_connection_info())\n")
+    run = tmp_path / "run"
+    run_pipeline("smoke", run, notebook_dir=d, log=lambda s: None)
+    info = json.loads((run / "transport.json").read_text())
+    assert info["transport"] == "ipc" and Path(info["ip"]).is_absolute()  # not sockets in the working folder
+    assert "without encryption" not in capfd.readouterr().err

@@ -224,3 +224,52 @@ def test_the_app_serves_the_shipped_models_while_the_default_run_is_empty(tmp_pa
     assert faces.resolve_run_dir(named) == named  # a run the user names is never replaced
     ready, message = faces.run_status(named)
     assert not ready and "make app RUN_DIR=pretrained" in message
+
+
+def _make_dry_run(*args: str, path: str | None = None) -> str:
+    """The commands `make ARGS` would run in the repository (make -n: nothing runs)."""
+    import os
+    import subprocess
+    env = {**os.environ, **({"PATH": path} if path else {})}
+    done = subprocess.run(["make", "-n", *args], cwd=pt.PRETRAINED_ROOT.parent, env=env, capture_output=True,
+                          text=True, check=True)
+    return done.stdout
+
+
+def test_make_app_run_dir_pretrained_serves_the_default_shipped_set(monkeypatch, capsys):
+    """The README's `make app RUN_DIR=pretrained`: its check passes and the page loads the shipped set."""
+    import re
+    import shlex
+    from maskgan.widgets import faces
+    from maskgan.widgets.__main__ import main as widgets_main
+    commands = _make_dry_run("app", "RUN_DIR=pretrained")
+    check = next(line for line in commands.splitlines() if "maskgan.widgets check" in line)
+    monkeypatch.chdir(pt.PRETRAINED_ROOT.parent)
+    assert widgets_main(shlex.split(check.split("maskgan.widgets", 1)[1])) == 0
+    assert str(SHIPPED) in capsys.readouterr().out
+    served = re.search(r'MASKGAN_RUN_DIR="([^"]+)"', commands).group(1)  # what the Voila kernel reads
+    assert faces.resolve_run_dir(served) == SHIPPED
+
+
+def test_a_failing_shipped_set_does_not_recommend_itself(tmp_path, monkeypatch):
+    from maskgan.widgets import faces
+    broken = tmp_path / "pretrained" / "synthfaces64"
+    shutil.copytree(SHIPPED, broken)
+    for stage in ("dmn", "ebst"):
+        (broken / stage / "checkpoints").rename(broken / stage / "moved")
+    monkeypatch.setattr(pt, "PRETRAINED_ROOT", tmp_path / "pretrained")
+    ready, message = faces.run_status(broken)
+    assert not ready and "make app RUN_DIR=pretrained" not in message and "do not load" in message
+
+
+def test_make_lab_adds_allow_root_only_as_root(tmp_path):
+    """Jupyter refuses root without --allow-root; a container usually runs as root."""
+    import os
+    for uid, expected in (("0", True), ("1000", False)):
+        fake = tmp_path / uid
+        fake.mkdir()
+        (fake / "id").write_text(f"#!/bin/sh\necho {uid}\n")
+        (fake / "id").chmod(0o755)
+        lab = next(line for line in _make_dry_run("lab", path=f"{fake}:{os.environ['PATH']}").splitlines()
+                   if "jupyter lab" in line)
+        assert ("--allow-root" in lab) is expected, (uid, lab)

@@ -49,6 +49,7 @@ def test_without_the_files_07_says_what_to_download_and_stops_cleanly(tmp_path):
     assert errors == []
     assert "latest_net_G.pth" in text and "switchablenorms/CelebAMask-HQ" in text
     assert "the remaining cells will do nothing" in text
+    assert "`make app` serves the editing page on the kit's shipped SynthFaces models" in text  # what works meanwhile
     assert not (tmp_path / "authors").exists()  # nothing imported, nothing written
 
 

@@ -89,6 +89,66 @@ def test_a_missing_stage_names_its_notebook_and_command(tmp_path):
         Run(tmp_path).require("p2p")
 
 
+def _config_of(options: str) -> Config:
+    """The config that `python -m maskgan train vae --run-dir R <options>` builds."""
+    import shlex
+    from maskgan.__main__ import _run_config
+    args = build_parser().parse_args(["train", "vae", "--run-dir", "R", *shlex.split(options)])
+    return _run_config(args)[0]
+
+
+@pytest.mark.parametrize("cfg", [
+    Config.preset("smoke"),
+    Config.preset("cpu"),
+    Config.preset("smoke").with_overrides({"train.vae_steps": 10, "model.loss.gan_mode": "hinge", "seed": 3,
+                                           "train.betas": [0.0, 0.99], "device": "cpu"}),
+    Config.preset("paper").with_overrides({"data.data_root": "/data/my faces", "model.dmn.ngf": 32}),
+    Config.preset("cpu").with_overrides({"data.dataset": "celebamask-hq", "data.data_root": "faces"}),
+    Config.preset("paper").with_overrides({"data.data_root": ""}),
+], ids=["smoke", "cpu", "smoke-with-overrides", "paper-with-a-spaced-root", "cpu-on-celebamask", "paper-without-root"])
+def test_run_options_give_the_same_config_back_through_the_command_line(cfg):
+    assert _config_of(stages.run_options(cfg)) == cfg
+
+
+def test_run_options_name_the_nearest_preset_and_only_what_differs():
+    cfg = Config.preset("smoke").with_overrides({"train.vae_steps": 10})
+    assert stages.run_options(cfg) == "--preset smoke --set train.vae_steps=10"
+    assert stages.run_options(None) == ""
+
+
+def test_a_missing_stage_of_a_configured_run_says_how_to_train_it_with_that_config(tmp_path):
+    cfg = Config.preset("smoke").with_overrides({"train.vae_steps": 10})
+    with pytest.raises(StageMissing) as missing:
+        Run(tmp_path, cfg=cfg).require("vae")
+    message = str(missing.value)
+    options = "--preset smoke --set train.vae_steps=10"
+    assert f"`python -m maskgan train vae --run-dir {tmp_path} {options}`" in message
+    assert f"`python -m maskgan pipeline --only 01 --run-dir {tmp_path} {options}`" in message
+
+
+def test_a_hint_names_a_relative_run_folder_by_its_absolute_path(tmp_path, monkeypatch):
+    """A notebook kernel runs in notebooks/; its hint is followed in a terminal elsewhere."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "lab").mkdir(parents=True)
+    assert get_stage("vae").command("runs/lab") == f"python -m maskgan train vae --run-dir {tmp_path / 'runs' / 'lab'}"
+
+
+def test_ebst_without_a_maskvae_says_how_to_train_it_at_the_run_preset(tmp_path):
+    from maskgan.train import train
+    options = "--preset smoke --set cadence.sample_every=1000 --set train.dmn_steps=2"  # smoke() of this file
+    with pytest.raises(StageMissing, match=rf"`python -m maskgan train vae --run-dir \S+ {options}`; then train EBST"):
+        train("ebst", smoke(), tmp_path, progress=False)
+
+
+def test_the_apps_check_says_how_to_train_the_missing_maskvae_at_the_runs_preset(tmp_path):
+    from maskgan.train import train
+    from maskgan.widgets import run_status
+    train("dmn", smoke(), tmp_path, progress=False)
+    ready, message = run_status(tmp_path)
+    options = "--preset smoke --set cadence.sample_every=1000 --set train.dmn_steps=2"  # smoke() of this file
+    assert ready and f"`python -m maskgan train vae --run-dir {tmp_path} {options}`" in message
+
+
 def test_the_run_reads_steps_from_its_checkpoints(tmp_path):
     from maskgan.train import train
     train("dmn", smoke(), tmp_path, progress=False)

@@ -11,6 +11,7 @@ import torch
 from maskgan.__main__ import main
 from maskgan.checkpoint import latest_checkpoint
 from maskgan.config import Config, ConfigError
+from maskgan.device import PINNED_KERNELS, THREADS_ENV, pinned_kernel_env
 from maskgan.errors import RunLocked, StageMissing, TrainingError
 from maskgan.run import Run
 from maskgan.train import make_trainer, train
@@ -377,16 +378,37 @@ def test_train_checks_a_folder_dataset_before_training_and_names_a_truncated_png
     assert not (tmp_path / "run" / "dmn" / "checkpoints").exists()
 
 
-def test_two_runs_with_one_seed_and_one_thread_count_are_bitwise_identical(tmp_path):
-    """What makes runs repeatable on a CPU: the seed and the thread count (torch's reduction order
-    depends on it). Measured at the cpu preset: 2 threads twice identical, also on a loaded
-    machine; 1 thread twice identical; 1 thread against 2 threads different."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_two_runs_with_one_seed_thread_count_and_instruction_set_are_bitwise_identical(tmp_path, threads):
+    """When a CPU run repeats to the bit: the same seed, the same thread count and the same instruction
+    set (torch's CPU capability and oneDNN's and MKL's ISA fix the order of every float sum), and only
+    then. Two runs in one process share all three. Across thread counts or instruction sets nothing is
+    promised: 1 against 2 threads, and AVX2 against AVX-512 kernels, gave other weights after 10 steps
+    (docs/reproducibility.md). summary.json records the three for every stage."""
     before = torch.get_num_threads()
     try:
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads)
         _fit("dmn", smoke(), tmp_path / "a")
         _fit("dmn", smoke(), tmp_path / "b")
     finally:
         torch.set_num_threads(before)
     assert _weights(tmp_path / "a", "dmn") == _weights(tmp_path / "b", "dmn")
-    assert json.loads((tmp_path / "a" / "dmn" / "summary.json").read_text())["threads"] == 1
+    for run in ("a", "b"):
+        kernels = json.loads((tmp_path / run / "dmn" / "summary.json").read_text())["kernels"]
+        assert kernels["threads"] == threads and kernels["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+
+
+@pytest.mark.skipif(not pinned_kernel_env({}), reason="the pins apply to x86-64 CPUs with AVX2")
+def test_two_processes_with_the_demo_pins_and_one_thread_count_train_bitwise_identical_weights(tmp_path):
+    """What the demo relies on: its notebooks run in separate kernel processes, each started with one
+    thread count and the instruction-set pins of maskgan.device.PINNED_KERNELS."""
+    env = {**os.environ, **PINNED_KERNELS, THREADS_ENV: "1"}
+    env.pop("OMP_NUM_THREADS", None)
+    for run in ("a", "b"):
+        subprocess.run([sys.executable, "-m", "maskgan", "train", "dmn", "--preset", "smoke", "--device", "cpu",
+                        "--run-dir", str(tmp_path / run), "--set", "cadence.sample_every=1000"],
+                       env=env, check=True, capture_output=True)
+    assert _weights(tmp_path / "a", "dmn") == _weights(tmp_path / "b", "dmn")
+    kernels = json.loads((tmp_path / "a" / "dmn" / "summary.json").read_text())["kernels"]
+    assert kernels["cpu_capability"] == "AVX2" and kernels["threads"] == 1
+    assert all(kernels[k] == v for k, v in PINNED_KERNELS.items())

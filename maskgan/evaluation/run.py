@@ -157,7 +157,7 @@ def ensure_parser(run: Run, cfg: Config, device, train_parser: bool, progress: b
     if ckpt is None or ckpt.step < cfg.parser.steps:
         if not train_parser:
             raise StageMissing(f"{run.stage_dir(stage)} has no finished face parser ({cfg.parser.steps} steps). "
-                               f"To train it, {stage.how_to_train(run.path)} (or evaluate with train_parser=True)")
+                               f"To train it, {stage.how_to_train(run.path, cfg)} (or evaluate with train_parser=True)")
         if progress:
             print(f"training the face parser ({cfg.parser.steps} steps) into {run.stage_dir(stage)}")
         t0 = time.perf_counter()

@@ -13,10 +13,11 @@ Weight sources (``weights`` argument / ``LossConfig.vgg_weights``), in order of 
 2. ``"imagenet"``: the torch hub cache (``torch.hub.get_dir()/checkpoints/vgg19-dcbb9e9d.pth``),
    else a download through ``torch.hub.load_state_dict_from_url`` (needs internet; otherwise a
    clear error says where to put the file);
-3. ``"auto"``: the hub-cache file if it is there, else ``"random"`` (no download attempt; the
-   random-weights warning says where to put the file);
+3. ``"auto"``: the hub-cache file if it is there, else ``"random"`` (no download attempt; a loud
+   one-time warning says that the perceptual loss is then only a proxy, and where to put the file);
 4. ``"random"``: a seeded random initialisation for offline smoke runs -- the perceptual loss is
-   then only a proxy (a loud one-time warning says so);
+   then only a proxy. Chosen on purpose (the ``smoke`` preset does, so that every loss term runs
+   in CI), it warns nothing: a red warning in every smoke notebook told a learner nothing new;
 5. ``"none"``: no network; the perceptual term is disabled.
 
 **Input normalisation (a deliberate difference from the demo).** The demo feeds images in
@@ -162,13 +163,14 @@ def _load_into(model: VGG19Features, state: dict[str, torch.Tensor], source: str
 
 
 def _warn_random_once() -> None:
+    """Said when ``"auto"`` found no ImageNet file and fell back to random weights (not chosen)."""
     global _warned_random
     if not _warned_random:
         _warned_random = True
         warnings.warn(
-            "VGG-19 has RANDOM weights (weights='random'): the perceptual loss is only a proxy and results "
-            f"will not match the paper. Put torchvision's ImageNet file at {hub_checkpoint_path()} and use "
-            "weights='imagenet' for real runs.", UserWarning, stacklevel=3)
+            "VGG-19 has RANDOM weights (weights='auto' found no ImageNet file): the perceptual loss is only a "
+            f"proxy and results will not match the paper. Put torchvision's ImageNet file at "
+            f"{hub_checkpoint_path()} and use weights='imagenet' for real runs.", UserWarning, stacklevel=3)
 
 
 def load_vgg19(weights: str | os.PathLike = "imagenet", *, normalize: bool = True, seed: int = 0,
@@ -182,9 +184,11 @@ def load_vgg19(weights: str | os.PathLike = "imagenet", *, normalize: bool = Tru
         return None
     model = VGG19Features(normalize=normalize)
     if isinstance(weights, str) and weights == "auto":
-        weights = "imagenet" if hub_checkpoint_path().is_file() else "random"
-    if isinstance(weights, str) and weights == "random":
-        _warn_random_once()
+        if not hub_checkpoint_path().is_file():
+            _warn_random_once()
+            return model.reset_parameters(seed)
+        weights = "imagenet"
+    if isinstance(weights, str) and weights == "random":  # chosen on purpose (smoke): nothing to warn about
         return model.reset_parameters(seed)
     if isinstance(weights, str) and weights == "imagenet":
         cached = hub_checkpoint_path()

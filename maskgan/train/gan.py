@@ -65,7 +65,7 @@ class DMNTrainer(Trainer):
         else:
             print(f"note: {self.run.stage_dir(self.spec.starts_from)} has no checkpoint; {self.spec.title} starts "
                   f"from a randomly initialised DMN (the paper pretrains it with stage I first: "
-                  f"`{get_stage(self.spec.starts_from).command(self.run_dir)}`)")
+                  f"`{get_stage(self.spec.starts_from).command(self.run_dir, self.cfg)}`)")
 
     def gan_update(self, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, g_opt: str,
                    prefix: str) -> dict[str, torch.Tensor]:
@@ -139,7 +139,7 @@ class EBSTTrainer(DMNTrainer):
         for need in self.spec.needs:  # the MaskVAE (Algorithm 1 encodes and decodes masks with it)
             if not self.run.has(need):
                 raise StageMissing(f"EBST needs a trained MaskVAE, and {self.run.stage_dir(need)} has no checkpoint. "
-                                   f"To train it, {get_stage(need).how_to_train(self.run_dir)}; then train EBST again.")
+                                   f"To train it, {get_stage(need).how_to_train(self.run_dir, self.cfg)}; then train EBST again.")
         vae_ckpt = self.run.require("vae")
         self.vae = vae_ckpt.load("maskvae", build_maskvae(self.cfg)).to(self.device).eval()
         self.vae.requires_grad_(False)

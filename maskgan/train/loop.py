@@ -35,7 +35,7 @@ from torch import nn
 from ..checkpoint import Checkpoint, clean_leftovers, save_checkpoint, set_rng_state
 from ..config import Config, migrate
 from ..data import class_weights
-from ..device import resolve_device
+from ..device import kernel_settings, resolve_device
 from ..errors import CheckpointError, MaskGANError, TrainingError, storage_error
 from ..io import atomic_write_json, atomic_write_text
 from ..run import Run, read_jsonl
@@ -161,7 +161,7 @@ class Trainer:
         self.spec = get_stage(self.stage)
         self.cfg = cfg
         self.tc = cfg.train
-        self.run = Run(run_dir)
+        self.run = Run(run_dir, cfg=cfg)
         self.run_dir = self.run.path
         self.stage_dir = self.run.stage_dir(self.stage)
         self.resume = resume
@@ -385,16 +385,11 @@ class Trainer:
     def save_samples(self, batch: dict) -> Path | None:
         if not self.is_main:
             return None
-        import matplotlib
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
         from ..viz import image_grid, save_figure
         rows, titles = self.samples(batch)
-        fig = image_grid(rows, col_titles=titles, title=f"{self.stage} step {self.step}")
-        path = save_figure(fig, self.stage_dir / "samples" / f"step_{self.step:07d}.png")
-        plt.close(fig)
-        return path
+        # pyplot=False: drawn without pyplot or a backend switch, so a notebook that trains keeps its figures
+        fig = image_grid(rows, col_titles=titles, title=f"{self.stage} step {self.step}", pyplot=False)
+        return save_figure(fig, self.stage_dir / "samples" / f"step_{self.step:07d}.png")
 
     @staticmethod
     def _where(last_ckpt) -> str:
@@ -547,6 +542,7 @@ class Trainer:
                    "seconds_per_step": round(elapsed / done, 4) if done else None,
                    "images_per_second": round(done * self.batch_size * self.world / elapsed, 2) if done else None,
                    "world_size": self.world, "threads": torch.get_num_threads(), "weights_digest": self._rank_digests(),
+                   "kernels": kernel_settings(),  # threads, CPU capability, pins: what the float sums depended on
                    "checkpoint": str(last_ckpt) if last_ckpt else None}
         if self.is_main and done:  # a resumed, already finished run keeps the timing of the real one
             atomic_write_json(self.stage_dir / "summary.json", summary)

@@ -131,6 +131,8 @@ def resolve_run_dir(run_dir: str | Path | None = None) -> Path:
     if not (chosen.is_absolute() or chosen.exists()):
         from_root = _REPO_ROOT / chosen
         chosen = from_root if from_root.exists() else chosen
+    if chosen.resolve() == PRETRAINED_ROOT.resolve():  # `make app RUN_DIR=pretrained` passes its absolute path
+        return PRETRAINED_ROOT / DEFAULT_PRETRAINED
     default = (_REPO_ROOT / DEFAULT_RUN_DIR).resolve()
     shipped = PRETRAINED_ROOT / DEFAULT_PRETRAINED
     if chosen.resolve() in (default, Path(DEFAULT_RUN_DIR).resolve()) and not _has_generator(chosen) \
@@ -157,13 +159,16 @@ def run_status(run_dir: str | Path | None = None) -> tuple[bool, str]:
             pretrained_run(path.name)  # every shipped file checked against its recorded sha256
         editor = Editor.from_run(Run(path, report=notes.append))
     except MaskGANError as e:
+        if is_pretrained(path):  # the shipped set itself failed: recommending it again would not help
+            return False, (f"{e}\nThe shipped models in {path} do not load; `git checkout -- {path}` restores "
+                           "them, or `make demo` trains your own into runs/demo.")
         return False, (f"{e}\n`make demo` trains every stage into runs/demo; then `make app RUN_DIR={path}`. "
                        "`make app RUN_DIR=pretrained` serves the models shipped with the kit.")
     said = "".join(f" ({n})" for n in notes)
     if is_pretrained(path):
         said += f" -- {pretrained_label(path.name)}; `make demo` trains your own into runs/demo"
     if editor.vae is None:
+        from ..stages import get_stage  # the hint carries the run's preset and overrides (editor.cfg)
         return True, (f"{path}: DMN from the {editor.stage!r} stage{said}; no MaskVAE checkpoint, so the "
-                      f"interpolation tab is off (train it with notebook 01 or "
-                      f"`python -m maskgan train vae --run-dir {path}`).")
+                      f"interpolation tab is off (to train it, {get_stage('vae').how_to_train(path, editor.cfg)}).")
     return True, f"{path}: DMN from the {editor.stage!r} stage, MaskVAE from vae/{said}."
