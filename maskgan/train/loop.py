@@ -21,6 +21,7 @@ The stage folder is locked for the whole of :meth:`Trainer.fit` (:class:`maskgan
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -38,6 +39,7 @@ from ..data import class_weights
 from ..device import resolve_device
 from ..errors import CheckpointError, TrainingError
 from ..io import atomic_write_json, atomic_write_text
+from ..precision import amp_dtype
 from ..run import Run, read_jsonl
 from ..stages import get_stage, identity
 
@@ -200,12 +202,11 @@ class Trainer:
         return self.spec.batch_size(self.cfg)
 
     # ---- mechanics -------------------------------------------------------------------------
-    @property
+    @functools.cached_property
     def amp_dtype(self) -> torch.dtype | None:
-        amp = self.tc.amp
-        if amp == "none" or self.device.type != "cuda":
-            return None
-        return {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+        """The autocast dtype of ``train.amp`` on this device (:func:`maskgan.precision.amp_dtype`:
+        bf16 on CUDA and on CPUs with bfloat16 units, fp16 on CUDA; else None, said in one line)."""
+        return amp_dtype(self.tc.amp, self.device)
 
     def autocast(self):
         """Autocast around forward + loss only (never around the optimizer step)."""
