@@ -208,6 +208,12 @@ class Trainer:
         bf16 on CUDA and on CPUs with bfloat16 units, fp16 on CUDA; else None, said in one line)."""
         return amp_dtype(self.tc.amp, self.device)
 
+    @property
+    def channels_last(self) -> bool:
+        """``train.channels_last``, and always with bf16 autocast on a CPU (its oneDNN kernels are
+        faster on channels-last; measured in ``docs/speed.md``)."""
+        return self.tc.channels_last or (self.device.type == "cpu" and self.amp_dtype == torch.bfloat16)
+
     def autocast(self):
         """Autocast around forward + loss only (never around the optimizer step)."""
         dtype = self.amp_dtype
@@ -239,7 +245,7 @@ class Trainer:
     def to_device(self, batch: dict) -> dict:
         out = dict(batch)
         out["image"] = batch["image"].to(self.device, non_blocking=True)
-        if self.tc.channels_last:
+        if self.channels_last:
             out["image"] = out["image"].contiguous(memory_format=torch.channels_last)
         for key in ("label", "ref_label"):
             if key in batch:
@@ -266,7 +272,7 @@ class Trainer:
         """Device, memory format, DDP wrappers (for nets with trainable weights) and torch.compile."""
         for name, net in list(self.nets.items()):
             net.to(self.device)
-            if self.tc.channels_last:
+            if self.channels_last:
                 net.to(memory_format=torch.channels_last)
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
