@@ -98,6 +98,11 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+def _add_precision(p, default: str, help_text: str) -> None:
+    from .precision import PRECISIONS
+    p.add_argument("--precision", default=default, choices=list(PRECISIONS), help=f"{help_text} (default {default})")
+
+
 def _run_config(args):
     """The config and run folder that the common run options (_add_run_args) name."""
     from .config import make_config
@@ -129,7 +134,7 @@ def _cmd_evaluate_pretrained(args) -> int:
         print(f"  {stage:14s} step {entry['step']}{updates}")
     if args.measure:
         result = evaluate_run(run, args.n, n_edits=args.edits, device=args.device, train_parser=False, record=False,
-                              progress=True)
+                              progress=True, precision=args.precision)
         print(f"\nmeasured now ({result.seconds} s):")
     else:
         result = Evaluation.from_dict(record["evaluation"])
@@ -177,7 +182,8 @@ def _cmd_evaluate(args) -> int:
     if args.run_dir is None:
         raise ConfigError("evaluate needs --run-dir RUN_DIR (a trained run) or --pretrained (the shipped models)")
     result = evaluate_run(args.run_dir, args.n, n_edits=args.edits, device=args.device, preset=args.preset,
-                          overrides=_parse_set(args.set), train_parser=not args.no_parser_training, progress=True)
+                          overrides=_parse_set(args.set), train_parser=not args.no_parser_training, progress=True,
+                          precision=args.precision)
     print(format_eval_table(result))
     if args.figures:
         for name in eval_figures(args.run_dir, result, device=args.device or "cpu"):
@@ -233,7 +239,7 @@ def _cmd_prepare(args) -> int:
 
 def _cmd_bench(args) -> int:
     from .bench import run_benchmarks
-    run_benchmarks(only=args.only, out=args.out, device=args.device)
+    run_benchmarks(only=args.only, out=args.out, device=args.device, precision=args.precision)
     return 0
 
 
@@ -293,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-parser-training", action="store_true",
                    help="fail instead of training the face parser when the run has none")
     p.add_argument("--figures", action="store_true", help="also save the figures of notebook 06")
+    _add_precision(p, "fp32", "the precision the generators render in (default fp32: the recorded metrics are "
+                              "fp32 and repeat on any CPU; auto: bf16 where the CPU has it)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("ablation", help="p2p vs dmn vs ebst vs the equal-updates control: train what the run "
@@ -376,6 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default=None, help="comma-separated benchmark names")
     p.add_argument("--out", default=None, help="also write the results as JSON here")
     p.add_argument("--device", default="cpu")
+    _add_precision(p, "auto", "what the render and training benchmarks measure next to fp32 (auto: bf16 where "
+                              "the CPU has it; fp32: fp32 rows only)")
     p.set_defaults(func=_cmd_bench)
     return parser
 

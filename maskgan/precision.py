@@ -25,7 +25,7 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ["PRECISIONS", "ENV", "cpu_features", "bf16_supported", "matrix_units", "resolve", "amp_dtype",
+__all__ = ["PRECISIONS", "ENV", "cpu_features", "bf16_supported", "matrix_units", "requested", "resolve", "amp_dtype",
            "autocast", "InferenceNet", "inference_net"]
 
 #: The precision choices of every command, notebook and the app.
@@ -66,6 +66,16 @@ def matrix_units(device: str | torch.device = "cpu") -> str:
         return torch.cuda.get_device_name(device)
     f = cpu_features()
     return f"AMX {'yes' if f['amx_bf16'] else 'no'}, AVX512-BF16 {'yes' if f['avx512_bf16'] else 'no'}"
+
+
+def requested(precision: str | None = None) -> str:
+    """The precision asked for: ``precision`` if given, else ``$MASKGAN_PRECISION``, else ``"auto"``
+    (checked: an unknown name is a :class:`ConfigError` naming where it came from)."""
+    import os
+    chosen, where = (precision, "precision") if precision else (os.environ.get(ENV) or "auto", f"${ENV}")
+    if chosen not in PRECISIONS:
+        raise ConfigError(f"{where} is {chosen!r}; expected one of {', '.join(PRECISIONS)}")
+    return chosen
 
 
 def resolve(precision: str | None, device: str | torch.device = "cpu", *, what: str = "editing",

@@ -252,7 +252,7 @@ def test_the_bench_measures_the_preview_on_a_trained_run(tmp_path, monkeypatch, 
     monkeypatch.setenv(RUN_DIR_ENV, str(tmp_path / "run"))
     (row,) = _trained_preview_rows("cpu")
     assert row["benchmark"] == "preview PSNR vs full frame" and row["unit"] == "dB"
-    assert "16px -> 32px, trained dmn of run (8 val faces)" == row["setting"]
+    assert "16px -> 32px, trained dmn of run (8 val faces), fp32" == row["setting"]
     assert math.isfinite(row["value"]) and row["value"] > 0
 
 

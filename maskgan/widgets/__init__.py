@@ -180,7 +180,7 @@ class EditingApp:
 def editing_app(run_dir: str | Path | None = None, *, split: str = "val", device: str = "auto",
                 threaded: bool = True, max_faces: int = 24, display_px: int = 256, render_threads: int | None = 1,
                 editor=None, dataset=None, faces: str | Path | None = None, parser="auto",
-                preview_factor: int | None = None):
+                preview_factor: int | None = None, precision: str | None = None):
     """The three panels in tabs and a "Your own face" upload box (:class:`UploadController`), from a trained run (``run_dir``,
     else ``$MASKGAN_RUN_DIR``, else ``runs/demo``) and the faces of a folder (``faces``, else
     ``$MASKGAN_FACES``; every face of it is listed) or else of its dataset's ``split``. The
@@ -189,7 +189,9 @@ def editing_app(run_dir: str | Path | None = None, *, split: str = "val", device
     ``parser`` crops and parses images without a mask (folder faces and uploads): a loaded parser,
     a path for :func:`maskgan.photo.load_parser`, None for none, or ``"auto"``: ``$MASKGAN_PARSER``
     if set, else the run directory's imported parser (``face_parsers/``) or trained ``parser``
-    stage, else none. Pass ``editor``/``dataset`` to skip loading. Returns ``(Tab, EditingApp)``;
+    stage, else none. ``precision``: what frames render in (``auto``, ``fp32``, ``bf16``; None:
+    ``$MASKGAN_PRECISION``, else auto; :mod:`maskgan.precision`), also for a given ``editor`` when set;
+    ``app.editor.precision`` switches it later. Pass ``editor``/``dataset`` to skip loading. Returns ``(Tab, EditingApp)``;
     the upload box is ``app.uploads.widget`` (:func:`app_page` shows it above the tabs).
     """
     import ipywidgets as w
@@ -200,8 +202,11 @@ def editing_app(run_dir: str | Path | None = None, *, split: str = "val", device
     if editor is None:
         from ..device import resolve_device
         from ..editing import Editor
+        from ..precision import requested
         path = resolve_run_dir(run_dir)
-        editor = Editor.from_run(path, device=str(resolve_device(device)))
+        editor = Editor.from_run(path, device=str(resolve_device(device)), precision=requested(precision))
+    elif precision is not None:
+        editor.precision = precision
     parser = _app_parser(parser, path, editor)
     folder = resolve_faces(faces) if dataset is None else None
     if folder is not None:
@@ -277,6 +282,9 @@ def app_page(run_dir: str | Path | None = None, **kwargs):
         return w.VBox([line(message, True), line(str(e), False)])
     where = f"faces of {app.faces}" if app.faces is not None else "faces of the run's dataset"
     parsed = "a face parser for photos without a mask" if app.parser is not None else "no face parser"
-    page = w.VBox([line(message, True), line(f"{where}; {parsed}.", True), app.uploads.widget, tab])
+    from ..precision import matrix_units
+    units = f" ({matrix_units(app.editor.device)})" if app.editor.device.type in ("cpu", "cuda") else ""
+    rendering = f"frames render in {app.editor.precision}{units}"
+    page = w.VBox([line(message, True), line(f"{where}; {parsed}; {rendering}.", True), app.uploads.widget, tab])
     page.app = app  # for notebook users who want the controllers
     return page
