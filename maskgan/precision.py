@@ -19,14 +19,12 @@ float32 and says so in one line (:func:`resolve`).
 from __future__ import annotations
 
 import copy
-from contextlib import nullcontext
-
 import torch
 
 from .errors import ConfigError
 
 __all__ = ["PRECISIONS", "ENV", "cpu_features", "bf16_supported", "matrix_units", "requested", "resolve", "amp_dtype",
-           "autocast", "InferenceNet", "inference_net"]
+           "InferenceNet", "inference_net"]
 
 #: The precision choices of every command, notebook and the app.
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
@@ -115,13 +113,6 @@ def amp_dtype(amp: str, device: str | torch.device, say=print) -> torch.dtype | 
     say(f"note: train.amp={amp} runs on CUDA{' and on CPUs with bfloat16 units' if amp == 'bf16' else ''}; "
         f"training in fp32 on {device}")
     return None
-
-
-def autocast(precision: str, device: str | torch.device):
-    """Autocast to bfloat16 on ``device`` for ``"bf16"``; nothing for ``"fp32"`` (a resolved precision)."""
-    if precision == "bf16":
-        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
-    return nullcontext()
 
 
 class InferenceNet:
