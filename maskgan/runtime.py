@@ -75,8 +75,7 @@ def export_render(dmn, size: int, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        quiet = io.StringIO()
-        with torch.no_grad(), contextlib.redirect_stdout(quiet):
+        with torch.no_grad(), _quiet_exporter():
             torch.onnx.export(_Render(backbone).eval(), (mask, style), str(tmp / path.name), dynamo=True,
                               input_names=["mask", "style"], output_names=["image"], external_data=False)
         os.replace(tmp / path.name, path)
@@ -85,6 +84,22 @@ def export_render(dmn, size: int, path: str | Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter's progress lines, warnings and log records are not the user's business here."""
+    import logging
+    import warnings
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 class RuntimeRenderer:
