@@ -104,7 +104,11 @@ class InstanceNorm2d(nn.InstanceNorm2d):
 def _outside_autocast(x: torch.Tensor):
     """A context in which ``x``'s device runs ops in their inputs' dtypes (autocast off there)."""
     kind = x.device.type
-    return torch.autocast(kind, enabled=False) if torch.is_autocast_enabled(kind) else nullcontext()
+    try:
+        on = torch.is_autocast_enabled(kind)
+    except RuntimeError:  # a device type without autocast (``meta``: the shape tracing of maskgan.diagrams)
+        on = False
+    return torch.autocast(kind, enabled=False) if on else nullcontext()
 
 
 class ReflectionPad2d(nn.ReflectionPad2d):
