@@ -272,7 +272,7 @@ def bench_runtimes(device: str, precision: str = "auto") -> list[dict]:
                 ref = engines["torch fp32"].render(mask, style)
                 for k, e in engines.items():
                     name = k.split()[0]
-                    version = torch.__version__ if name == "torch" else installed[name]
+                    version = (torch.__version__ if name == "torch" else installed[name]).split("-")[0]
                     where = f"paper widths, {size}², batch 1, style cached, {k} {version}, {_where(device)}"
                     rows.append(_row("edit frame: DMN render", where, t[k] * 1000, "ms"))
                     if k != "torch fp32":
