@@ -6,6 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RUN_DIR ?= runs/demo
 FACES ?=
+PRECISION ?=
 APP_PORT ?= 8866
 
 .PHONY: demo test lab app bench figures clean-venv
@@ -37,16 +38,18 @@ lab: $(STAMP)
 ## app: the interactive editing page (notebooks/app.ipynb) served by Voila at http://127.0.0.1:8866, with
 ## the checkpoints of $(RUN_DIR) (and the faces of the folder $(FACES) when given); says what to train first
 ## when the run has none. The kernel of a closed page is stopped after 10 idle minutes (each holds ~300 MB).
+## PRECISION=fp32|bf16|auto: what frames render in (default auto, docs/speed.md)
 app: $(STAMP)
 	@$(PY) -m maskgan.widgets check $(RUN_DIR) $(if $(FACES),--faces "$(FACES)")
 	MASKGAN_RUN_DIR="$(abspath $(RUN_DIR))" MASKGAN_FACES="$(if $(FACES),$(abspath $(FACES)))" \
+		MASKGAN_PRECISION="$(PRECISION)" \
 		$(VENV)/bin/voila notebooks/app.ipynb --no-browser \
 		--Voila.ip=127.0.0.1 --Voila.port=$(APP_PORT) \
 		--MappingKernelManager.cull_idle_timeout=600 --MappingKernelManager.cull_interval=60
 
-## bench: speed benchmarks on this machine
+## bench: speed benchmarks on this machine (PRECISION=fp32 for fp32 rows only; default auto: fp32 and bf16)
 bench: $(STAMP)
-	$(PY) -m maskgan bench
+	$(PY) -m maskgan bench $(if $(PRECISION),--precision $(PRECISION))
 
 clean-venv:
 	rm -rf $(VENV)

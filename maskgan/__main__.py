@@ -144,6 +144,11 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+def _add_precision(p, default: str, help_text: str) -> None:
+    from .precision import PRECISIONS
+    p.add_argument("--precision", default=default, choices=list(PRECISIONS), help=f"{help_text} (default {default})")
+
+
 def _run_config(args):
     """The config and run folder that the common run options (_add_run_args) name."""
     from .config import make_config
@@ -184,7 +189,7 @@ def _cmd_evaluate_pretrained(args) -> int:
         raise ConfigError("--record replaces the shipped record's evaluation with a new measurement: add --measure")
     if args.measure:
         result = evaluate_run(run, args.n, n_edits=args.edits, device=args.device, train_parser=False, record=False,
-                              progress=True, **_blend_arg(args))
+                              progress=True, precision=args.precision, **_blend_arg(args))
         print(f"\nmeasured now ({result.seconds} s):")
         if args.record:
             from .evaluation.shipped import record_evaluation
@@ -236,7 +241,7 @@ def _cmd_evaluate(args) -> int:
         raise ConfigError("evaluate needs --run-dir RUN_DIR (a trained run) or --pretrained (the shipped models)")
     result = evaluate_run(args.run_dir, args.n, n_edits=args.edits, device=args.device, preset=args.preset,
                           overrides=_parse_set(args.set), train_parser=not args.no_parser_training, progress=True,
-                          **_blend_arg(args))
+                          precision=args.precision, **_blend_arg(args))
     print(format_eval_table(result))
     if args.figures:
         for name in eval_figures(args.run_dir, result, device=args.device or "cpu"):
@@ -324,7 +329,7 @@ def _cmd_bench(args) -> int:
     from .bench import run_benchmarks
     from .device import resolve_device
     device = str(resolve_device(args.device))  # cuda on a CPU-only torch: said before any benchmark runs
-    run_benchmarks(only=args.only, out=args.out, device=device)
+    run_benchmarks(only=args.only, out=args.out, device=device, precision=args.precision)
     return 0
 
 
@@ -390,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", action="store_true", help="also save the figures of notebook 06")
     p.add_argument("--blend", default=None, help="how edits are composited into their face (default: the kit's "
                                                  "default, see maskgan.composite); edits are also scored re-rendered")
+    _add_precision(p, "fp32", "the precision the generators render in (default fp32: the recorded metrics are "
+                              "fp32 and repeat on any CPU; auto: bf16 where the CPU has it)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("compare-blends", help="every way of compositing an edit into its face, against doing "
@@ -488,6 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default=None, help="comma-separated benchmark names")
     p.add_argument("--out", default=None, help="also write the results as JSON here")
     p.add_argument("--device", default="cpu")
+    _add_precision(p, "auto", "what the render and training benchmarks measure next to fp32 (auto: bf16 where "
+                              "the CPU has it; fp32: fp32 rows only)")
     p.set_defaults(func=_cmd_bench)
     return parser
 

@@ -170,7 +170,7 @@ class TrainConfig:
     betas: tuple[float, ...] = (0.5, 0.999)  # Adam betas (demo: 0.5, 0.999)
     lr_decay_fraction: float = 0.5  # last fraction of steps with linear decay to 0 (demo: 100 + 100 epochs)
     lambda_inter: float = 2.5  # EBST: z_inter = z_t + (z_ref - z_t) / lambda_inter (Algorithm 1)
-    amp: str = "none"  # mixed precision on CUDA: "none", "bf16" (autocast) or "fp16" (autocast + GradScaler)
+    amp: str = "none"  # mixed precision: "none", "bf16" (autocast, on CUDA or a CPU with bf16 units), "fp16" (CUDA)
     channels_last: bool = False  # channels_last memory format for nets and images (speed only)
     compile: bool = False  # torch.compile the networks (speed only)
 

@@ -13,6 +13,10 @@ backbone. The MaskVAE gives the latent space in which two faces' masks are inter
     out = editor.render(edited_label, style)          # 3 x H x W in [-1, 1]
     fast = editor.render_preview(edited_label, style)  # the same at half size, upsampled (while painting)
     faces = editor.open_faces("my_faces/")             # a folder of faces at this model's size
+    editor.precision = "fp32"                          # or "bf16" / "auto" (maskgan.precision)
+
+Frames render in bfloat16 on a CPU with bfloat16 matrix units (``precision="auto"``, the default:
+:mod:`maskgan.precision`, numbers in ``docs/speed.md``); the cached styles stay float32.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from .composite import DEFAULT_BLEND, Composite, check_blend, composite
 from .errors import ConfigError, DataError, StageMissing
 from .labels import NUM_CLASSES, one_hot
 from .nn import interpolate, logits_to_labels
+from .precision import InferenceNet, resolve
 from .run import Run
 from .stages import generator_stages, get_stage
 
@@ -118,12 +123,16 @@ def preview_label(label: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 class Editor:
-    """Trained DMN (+ optional MaskVAE) with a cache of style vectors, on one device."""
+    """Trained DMN (+ optional MaskVAE) with a cache of style vectors, on one device, rendering at
+    ``precision`` (``"auto"``, ``"fp32"`` or ``"bf16"``; see :attr:`precision`)."""
 
-    def __init__(self, dmn, vae=None, device: str | torch.device = "cpu", cache_size: int = 64):
+    def __init__(self, dmn, vae=None, device: str | torch.device = "cpu", cache_size: int = 64,
+                 precision: str = "auto"):
         from .device import resolve_device
         self.device = resolve_device(device)  # "cuda" on a machine without it: a ConfigError, not an AssertionError
         self.dmn = dmn.to(self.device).eval()
+        self._net = None
+        self.precision = precision
         self.vae = vae.to(self.device).eval() if vae is not None else None
         self._styles: OrderedDict[object, torch.Tensor] = OrderedDict()
         self.cache_size = cache_size
@@ -132,8 +141,27 @@ class Editor:
         self.source = None  # where the weights come from (a run directory, "pretrained", ...)
         self.resample = "lanczos"  # how open_faces resizes faces ("bicubic" for the authors' imported generator)
 
+    @property
+    def precision(self) -> str:
+        """The precision frames render in, ``"fp32"`` or ``"bf16"``. Set it to ``"auto"``, ``"fp32"``
+        or ``"bf16"`` at any time (:func:`maskgan.precision.resolve`: bf16 where the device lacks it
+        falls back to fp32 with one line saying so); cached styles stay valid."""
+        return self._net.precision
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        chosen = resolve(value, self.device)
+        if self._net is None or self._net.net is not self.dmn or self._net.precision != chosen:
+            self._net = InferenceNet(self.dmn, chosen)
+
+    def _inference(self) -> InferenceNet:
+        if self._net.net is not self.dmn:  # editor.dmn was replaced: the same precision for the new one
+            self._net = InferenceNet(self.dmn, self._net.precision)
+        return self._net
+
     @classmethod
-    def from_run(cls, run_dir: Path | str | Run, stage: str = "auto", device: str = "cpu") -> "Editor":
+    def from_run(cls, run_dir: Path | str | Run, stage: str = "auto", device: str = "cpu",
+                 precision: str = "auto") -> "Editor":
         """Load the generator of ``stage`` (``"auto"``: EBST if trained, else stage I) and the
         MaskVAE of a run directory. Damaged checkpoints are skipped for the newest intact one."""
         from .device import resolve_device
@@ -153,7 +181,7 @@ class Editor:
                                   f"use it; generator stages are {', '.join(generator_stages())} (the MaskVAE of "
                                   "the run is loaded with whichever you choose)")
         dmn, cfg, ckpt = run.generator(found, device)
-        editor = cls(dmn, run.maskvae(device) if run.has("vae") else None, device)
+        editor = cls(dmn, run.maskvae(device) if run.has("vae") else None, device, precision=precision)
         editor.stage, editor.cfg, editor.source = found, cfg, f"{run.path} ({found}, step {ckpt.step})"
         from .interop.authors import faces_resample
         editor.resample = faces_resample(ckpt.record())
@@ -179,7 +207,7 @@ class Editor:
             self._styles.move_to_end(key)
             return self._styles[key]
         image, label = self._batch(image, label)
-        style = self.dmn.style(image, one_hot(label))
+        style = self._inference().style(image, one_hot(label))
         if key is not None:
             self._styles[key] = style
             while len(self._styles) > self.cache_size:
@@ -193,7 +221,7 @@ class Editor:
         _check_style(style, label.shape[0] if label.dim() == 3 else 1)
         single = label.dim() == 2
         label = (label.unsqueeze(0) if single else label).to(self.device)
-        out = self.dmn.render(one_hot(label), style)
+        out = self._inference().render(one_hot(label), style)
         return out[0] if single else out
 
     @torch.no_grad()

@@ -162,7 +162,7 @@ def imported_run(generator_file, blender_file, vae_file, files):
 @pytest.fixture(scope="module")
 def imported_editor(imported_run):
     from maskgan.editing import Editor
-    return Editor.from_run(imported_run[0])
+    return Editor.from_run(imported_run[0], precision="fp32")  # parity with the reference is a float32 property
 
 
 # --- the generator ----------------------------------------------------------------------------------

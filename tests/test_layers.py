@@ -1,12 +1,12 @@
 """The package's layers: no module imports a layer above its own (checked from the source).
 
-    0 core        errors, io, labels, config, device, text
+    0 core        errors, io, labels, config, device, precision, text
     1 building    nn, losses, metrics, viz, brush
     2 data        data
     3 runs        stages, checkpoint, run, pretrained
     4 train       train
     5 measuring   evaluation, interop (but interop.cli)
-    6 app         editing, inspection, widgets, notebook, diagrams, inspect_training, manifold, photo
+    6 app         editing, runtime, inspection, widgets, notebook, diagrams, inspect_training, manifold, photo
     7 cli         __main__, pipeline, summary, bench, gpu_check, interop.cli
 
 Every import counts, also those inside functions: a lazy import hides a cycle, it does not remove it.
@@ -20,14 +20,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "maskgan"
 
 LAYERS = {
     "maskgan": 0, "maskgan.errors": 0, "maskgan.io": 0, "maskgan.labels": 0, "maskgan.config": 0,
-    "maskgan.device": 0, "maskgan.text": 0,
+    "maskgan.device": 0, "maskgan.precision": 0, "maskgan.text": 0,
     "maskgan.nn": 1, "maskgan.losses": 1, "maskgan.metrics": 1, "maskgan.viz": 1, "maskgan.brush": 1,
     "maskgan.composite": 1, "maskgan.stats": 1,
     "maskgan.data": 2,
     "maskgan.stages": 3, "maskgan.checkpoint": 3, "maskgan.run": 3, "maskgan.pretrained": 3,
     "maskgan.train": 4,
     "maskgan.evaluation": 5, "maskgan.interop": 5,
-    "maskgan.editing": 6, "maskgan.inspection": 6, "maskgan.widgets": 6, "maskgan.notebook": 6,
+    "maskgan.editing": 6, "maskgan.runtime": 6, "maskgan.inspection": 6, "maskgan.widgets": 6, "maskgan.notebook": 6,
     "maskgan.diagrams": 6, "maskgan.inspect_training": 6, "maskgan.manifold": 6, "maskgan.photo": 6,
     "maskgan.__main__": 7, "maskgan.pipeline": 7, "maskgan.summary": 7, "maskgan.bench": 7, "maskgan.photo_bench": 7,
     "maskgan.gpu_check": 7,

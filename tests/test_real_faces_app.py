@@ -253,7 +253,7 @@ def test_the_bench_measures_the_preview_on_a_trained_run(tmp_path, monkeypatch, 
     monkeypatch.setenv(RUN_DIR_ENV, str(tmp_path / "run"))
     (row,) = _trained_preview_rows("cpu")
     assert row["benchmark"] == "preview PSNR vs full frame" and row["unit"] == "dB"
-    assert "16px -> 32px, trained dmn of run (8 val faces)" == row["setting"]
+    assert "16px -> 32px, trained dmn of run (8 val faces), fp32" == row["setting"]
     assert math.isfinite(row["value"]) and row["value"] > 0
 
 
@@ -298,7 +298,7 @@ def test_a_relative_faces_folder_is_found_from_the_repository_root(monkeypatch, 
 def test_the_page_names_the_shipped_models_in_a_badge_and_folds_the_notes(monkeypatch):
     from maskgan.pretrained import PRETRAINED_ROOT
     page = app_page(PRETRAINED_ROOT / "synthfaces64", threaded=False)
-    title, header, tabs, help_box = page.children
+    title, header, precision_menu, tabs, help_box = page.children
     assert "maskgan-badge" in header.value and "Shipped models: SynthFaces 64 px" in header.value
     assert "/" + "work" not in header.value.split("</span>")[0]  # a name, not a machine path
     assert "trained on SynthFaces" in header.value
@@ -328,3 +328,20 @@ def test_a_photo_given_to_synthfaces_models_gets_a_warning_not_a_green_light(cfg
 def test_the_mask_upload_says_required_without_a_parser(editor, faces_dir):
     _, app = editing_app(editor=editor, faces=faces_dir, threaded=False, parser=None)
     assert app.uploads.mask_upload.description == "mask (required)"
+
+
+def test_the_page_has_a_precision_menu_that_switches_the_frames(cfg, monkeypatch):
+    from maskgan import precision
+    from maskgan.checkpoint import save_checkpoint
+    monkeypatch.setattr(precision, "bf16_supported", lambda device=None: True)
+    import tempfile
+    run_dir = Path(tempfile.mkdtemp())
+    torch.manual_seed(0)
+    save_checkpoint(run_dir / "dmn", 1, {"dmn": spread_weights(build_dmn(cfg))}, {}, {"config": cfg.to_dict()})
+    page = app_page(run_dir, threaded=False, precision="fp32")
+    menu = page.children[2].children[0]
+    assert page.app.editor.precision == "fp32" and menu.value == "fp32"
+    frames = page.app.mask_editor.frames
+    menu.value = "bf16"
+    assert page.app.editor.precision == "bf16" and page.app.mask_editor.frames == frames + 1
+    assert "frames render in bf16" in page.children[2].children[1].value

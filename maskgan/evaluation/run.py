@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from ..composite import DEFAULT_BLEND, changed_pixels, check_blend, composite, default_feather, default_margin, seam_band
 from ..config import Config
 from ..device import resolve_device
+from ..precision import inference_net
 from ..errors import ConfigError, StageMissing
 from ..labels import one_hot
 from ..metrics import (PAIR_KEYS, SegmentationMeter, fid, fid_available, grow_region, label_change_fraction,
@@ -232,7 +233,7 @@ def _maskvae_section(run: Run, test_ds, n: int, device, batch_size: int) -> Mask
 def evaluate_run(run_dir: Path | str | Run, n: int | None = None, *, n_edits: int | None = None, device=None,
                  cfg: Config | None = None, preset: str | None = None, overrides: dict | None = None,
                  train_parser: bool = True, batch_size: int = 32, swd_seed: int = 0, record: bool = True,
-                 progress: bool = False, blend: str = DEFAULT_BLEND) -> Evaluation:
+                 progress: bool = False, blend: str = DEFAULT_BLEND, precision: str = "fp32") -> Evaluation:
     """Evaluate every generator stage of a run (see the module docstring).
 
     ``n``: test faces (default ``cfg.eval.faces``); ``n_edits``: edit pairs per SynthFaces edit
@@ -240,6 +241,7 @@ def evaluate_run(run_dir: Path | str | Run, n: int | None = None, *, n_edits: in
     :func:`evaluation_config`; ``blend``: how edits are composited (:mod:`maskgan.composite`; every
     edit is also scored as the paper's full re-render). Trains the face parser first when it is missing (``train_parser``).
     Writes the result into ``<run_dir>/metrics.json``, section ``eval`` (``record=True``), and returns it.
+    ``precision`` (``fp32``, ``bf16``, ``auto``): what the generators render in (:mod:`maskgan.precision`).
     """
     t_start = time.perf_counter()
     run = run_dir if isinstance(run_dir, Run) else Run(run_dir)
@@ -256,7 +258,7 @@ def evaluate_run(run_dir: Path | str | Run, n: int | None = None, *, n_edits: in
     gens = {}
     for stage in stages:
         net, gcfg, _ = run.generator(stage, device)
-        gens[stage] = (net, gcfg, run.training_record(stage))
+        gens[stage] = (inference_net(net, precision, device), gcfg, run.training_record(stage))
     with torch.no_grad():
         result = measure(run, gens, cfg, device, parser, parser_info, n, n_edits, batch_size, swd_seed, progress,
                          blend=blend)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import init_weights
+from .layers import InstanceNorm2d, init_weights
 
 __all__ = ["PatchDiscriminator", "MultiScaleDiscriminator"]
 
@@ -33,7 +33,7 @@ class PatchDiscriminator(nn.Module):
         for n in range(1, n_layers + 1):
             c_next = min(c * 2, max_ch)
             stride = 2 if n < n_layers else 1
-            layers.append(nn.Sequential(nn.Conv2d(c, c_next, 4, stride, pad), nn.InstanceNorm2d(c_next), nn.LeakyReLU(0.2)))
+            layers.append(nn.Sequential(nn.Conv2d(c, c_next, 4, stride, pad), InstanceNorm2d(c_next), nn.LeakyReLU(0.2)))
             c = c_next
         layers.append(nn.Sequential(nn.Conv2d(c, 1, 4, 1, pad)))
         self.layers = nn.ModuleList(layers)

@@ -16,20 +16,55 @@ that come from somewhere else (here: the style encoder)::
 In this kit AdaIN is a *function* of its parameters (:func:`adain`): the style parameters are
 passed in at every call and never stored in module attributes. One reference image's style can be
 computed once and reused for many masks (see :meth:`maskgan.nn.dmn.DenseMappingNetwork.render`).
+
+**Precision.** Every layer here keeps the dtype and memory format it is given, so a network runs
+in bfloat16 and channels-last from end to end (:mod:`maskgan.precision`) with no float32 round trip
+between layers: instance norm and AdaIN are one ``group_norm`` call with one group per channel (the
+same statistics, accumulated in float32 even on bfloat16 input; about ten times faster on a CPU than
+``instance_norm``, which reshapes the batch first), and the padding layers opt out of autocast,
+which would otherwise compute every reflection pad of a bfloat16 network in float32.
 """
 from __future__ import annotations
+
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "adain", "SFT", "conv_block", "ResnetBlock", "AdaINResnetBlock", "stem", "downsampling",
-    "upsampling", "rgb_head", "init_weights", "count_parameters",
+    "adain", "instance_norm", "InstanceNorm2d", "ReflectionPad2d", "ReplicationPad2d", "SFT", "conv_block",
+    "ResnetBlock", "AdaINResnetBlock", "stem", "downsampling", "upsampling", "rgb_head", "init_weights",
+    "count_parameters",
 ]
 
 #: Epsilon inside the square root of AdaIN's variance, as in the authors' demo (and InstanceNorm2d).
 ADAIN_EPS = 1e-5
+
+
+def _channels_last_slow(x: torch.Tensor) -> bool:
+    """Whether ``group_norm`` would take its slow channels-last path on ``x``: torch's channels-last
+    kernel is the fastest for one sample without gradients (the editor's frames) but several times
+    slower than the plain layout for a batch, and its backward is (``docs/speed.md``)."""
+    return not x.is_contiguous() and (x.shape[0] > 1 or (x.requires_grad and torch.is_grad_enabled()))
+
+
+def instance_norm(x: torch.Tensor, eps: float = ADAIN_EPS) -> torch.Tensor:
+    """Instance normalisation without affine parameters (``nn.InstanceNorm2d``'s default), in the
+    dtype and memory format of ``x``: ``group_norm`` with one group per channel normalises every
+    sample and channel over ``H, W``, exactly as instance norm (float32 statistics for bfloat16)."""
+    if _channels_last_slow(x):
+        return F.group_norm(x.contiguous(), x.shape[1], eps=eps).contiguous(memory_format=torch.channels_last)
+    return F.group_norm(x, x.shape[1], eps=eps)
+
+
+def _affine_dtype(x: torch.Tensor, p: torch.Tensor) -> torch.dtype:
+    """The dtype for norm parameters ``p`` next to features ``x``: float32 parameters stay float32
+    beside bfloat16 features on the CPU (its group_norm takes them mixed and applies them in float32);
+    anything else takes the features' dtype."""
+    if p.dtype == x.dtype or (p.dtype == torch.float32 and x.device.type == "cpu"):
+        return p.dtype
+    return x.dtype
 
 
 def adain(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = ADAIN_EPS) -> torch.Tensor:
@@ -37,7 +72,10 @@ def adain(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float =
 
     ``x`` is ``(N, C, H, W)``; ``gamma`` (the paper's x, "std") and ``beta`` (the paper's y, "mean")
     are ``(N, C)``. ``mu`` and ``sigma`` are per sample and channel over ``H, W``; ``sigma`` uses
-    the biased variance plus ``eps`` under the square root (as ``nn.InstanceNorm2d``).
+    the biased variance plus ``eps`` under the square root (as ``nn.InstanceNorm2d``). The result has
+    the dtype and memory format of ``x``. One sample (editing: a cached style, one frame) is one fused
+    ``group_norm`` call whose per-channel affine is this sample's ``gamma, beta``; a batch (training)
+    is normalised in one call and scaled in a second.
     """
     if x.dim() != 4:
         raise ValueError(f"adain expects features (N, C, H, W), got shape {tuple(x.shape)}")
@@ -45,8 +83,51 @@ def adain(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float =
     for name, p in (("gamma", gamma), ("beta", beta)):
         if tuple(p.shape) != (n, c):
             raise ValueError(f"adain {name} must have shape (N, C) = ({n}, {c}), got {tuple(p.shape)}")
-    normalized = F.instance_norm(x, eps=eps)
-    return normalized * gamma[:, :, None, None] + beta[:, :, None, None]
+    if n == 1 and not _channels_last_slow(x):
+        dtype = _affine_dtype(x, gamma)
+        return F.group_norm(x, c, gamma[0].to(dtype), beta[0].to(dtype), eps)
+    gamma, beta = gamma.to(x.dtype)[:, :, None, None], beta.to(x.dtype)[:, :, None, None]
+    return torch.addcmul(beta, instance_norm(x, eps), gamma)
+
+
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """``nn.InstanceNorm2d`` (same arguments, no parameters or buffers without ``affine`` or running
+    statistics, so state dicts are unchanged) computed by :func:`instance_norm`: it keeps bfloat16
+    and channels-last inputs as they are and is faster in float32 too."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4 and not self.affine and not self.track_running_stats:
+            return instance_norm(x, self.eps)
+        return super().forward(x)
+
+
+def _outside_autocast(x: torch.Tensor):
+    """A context in which ``x``'s device runs ops in their inputs' dtypes (autocast off there)."""
+    kind = x.device.type
+    try:
+        on = torch.is_autocast_enabled(kind)
+    except RuntimeError:  # a device type without autocast (``meta``: the shape tracing of maskgan.diagrams)
+        on = False
+    return torch.autocast(kind, enabled=False) if on else nullcontext()
+
+
+class ReflectionPad2d(nn.ReflectionPad2d):
+    """``nn.ReflectionPad2d`` that pads in its input's dtype under autocast. CPU autocast lists
+    reflection padding among its float32 ops, so a bfloat16 network would convert every activation
+    to float32 for the pad and back to bfloat16 for the next conv (a third of a 512² frame's time,
+    issue 23's profile). Padding only copies values: bfloat16 loses nothing."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with _outside_autocast(x):
+            return super().forward(x)
+
+
+class ReplicationPad2d(nn.ReplicationPad2d):
+    """``nn.ReplicationPad2d`` in its input's dtype under autocast (see :class:`ReflectionPad2d`)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with _outside_autocast(x):
+            return super().forward(x)
 
 
 class SFT(nn.Module):
@@ -84,7 +165,7 @@ def conv_block(in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: i
     The style and label encoders are stacks of these (the demo's encoders use no norm layers).
     ``act``: ``"relu"``, ``"lrelu"`` (slope 0.2) or ``None``.
     """
-    pads = {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d, "zero": nn.ZeroPad2d}
+    pads = {"reflect": ReflectionPad2d, "replicate": ReplicationPad2d, "zero": nn.ZeroPad2d}
     if pad not in pads:
         raise ValueError(f"unknown padding {pad!r}; expected one of {', '.join(pads)}")
     layers: list[nn.Module] = [pads[pad](padding), nn.Conv2d(in_ch, out_ch, kernel, stride)]
@@ -106,8 +187,8 @@ class ResnetBlock(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU(),
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim),
+            ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), InstanceNorm2d(dim), nn.ReLU(),
+            ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), InstanceNorm2d(dim),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -127,12 +208,12 @@ class AdaINResnetBlock(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
         self.dim = dim
-        self.pad1, self.conv1 = nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3)
-        self.pad2, self.conv2 = nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3)
+        self.pad1, self.conv1 = ReflectionPad2d(1), nn.Conv2d(dim, dim, 3)
+        self.pad2, self.conv2 = ReflectionPad2d(1), nn.Conv2d(dim, dim, 3)
 
     def forward(self, x: torch.Tensor, style: tuple[tuple[torch.Tensor, torch.Tensor], ...]) -> torch.Tensor:
         (g1, b1), (g2, b2) = style
-        h = F.relu(adain(self.conv1(self.pad1(x)), g1, b1))
+        h = F.relu_(adain(self.conv1(self.pad1(x)), g1, b1))
         h = adain(self.conv2(self.pad2(h)), g2, b2)
         return x + h
 
@@ -141,7 +222,7 @@ class AdaINResnetBlock(nn.Module):
 
 def stem(in_ch: int, ngf: int) -> nn.Sequential:
     """ReflectionPad(3) -> 7x7 conv -> InstanceNorm -> ReLU at full resolution."""
-    return nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_ch, ngf, 7), nn.InstanceNorm2d(ngf), nn.ReLU())
+    return nn.Sequential(ReflectionPad2d(3), nn.Conv2d(in_ch, ngf, 7), InstanceNorm2d(ngf), nn.ReLU(inplace=True))
 
 
 def downsampling(ngf: int, n_down: int) -> nn.Sequential:
@@ -149,7 +230,7 @@ def downsampling(ngf: int, n_down: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(n_down):
         c = ngf * 2 ** i
-        layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.InstanceNorm2d(2 * c), nn.ReLU()]
+        layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), InstanceNorm2d(2 * c), nn.ReLU(inplace=True)]
     return nn.Sequential(*layers)
 
 
@@ -159,13 +240,13 @@ def upsampling(ngf: int, n_down: int) -> nn.Sequential:
     for i in range(n_down):
         c = ngf * 2 ** (n_down - i)
         layers += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1),
-                   nn.InstanceNorm2d(c // 2), nn.ReLU()]
+                   InstanceNorm2d(c // 2), nn.ReLU(inplace=True)]
     return nn.Sequential(*layers)
 
 
 def rgb_head(ngf: int, out_ch: int, final: nn.Module) -> nn.Sequential:
     """ReflectionPad(3) -> 7x7 conv to ``out_ch`` -> ``final`` (Tanh for images, Sigmoid for alpha)."""
-    return nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_ch, 7), final)
+    return nn.Sequential(ReflectionPad2d(3), nn.Conv2d(ngf, out_ch, 7), final)
 
 
 def init_weights(module: nn.Module, std: float = 0.02, scheme: str = "demo") -> nn.Module:

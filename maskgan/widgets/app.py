@@ -19,7 +19,7 @@ from pathlib import Path
 from .faces import resolve_run_dir, run_status
 from .uploads import PARSER_ENV, UploadController, resolve_faces
 
-__all__ = ["EditingApp", "editing_app", "app_page", "model_badge", "TAB_TITLES"]
+__all__ = ["EditingApp", "editing_app", "app_page", "model_badge", "precision_control", "TAB_TITLES"]
 
 #: The tabs, in the order the page shows them: the editing surface first.
 TAB_TITLES = ("Mask editor", "Latent interpolation", "Style copy", "Your own face")
@@ -73,7 +73,7 @@ def _hinted(hint: str, widget):
 def editing_app(run_dir: str | Path | None = None, *, split: str = "val", device: str = "auto",
                 threaded: bool = True, max_faces: int = 24, display_px: int = 256, render_threads: int | None = 1,
                 editor=None, dataset=None, faces: str | Path | None = None, parser="auto",
-                preview_factor: int | None = None):
+                preview_factor: int | None = None, precision: str | None = None):
     """The panels in tabs, the mask editor first, and a "Your own face" upload tab
     (:class:`UploadController`), from a trained run (``run_dir``, else ``$MASKGAN_RUN_DIR``, else
     ``runs/demo``) and the faces of a folder (``faces``, else ``$MASKGAN_FACES``; every face of it is
@@ -82,7 +82,10 @@ def editing_app(run_dir: str | Path | None = None, *, split: str = "val", device
     ``parser`` crops and parses images without a mask (folder faces and uploads): a loaded parser,
     a path for :func:`maskgan.photo.load_parser`, None for none, or ``"auto"``: ``$MASKGAN_PARSER``
     if set, else the run directory's imported parser (``face_parsers/``) or trained ``parser``
-    stage, else none. Pass ``editor``/``dataset`` to skip loading. Returns ``(Tab, EditingApp)``.
+    stage, else none. ``precision``: what frames render in (``auto``, ``fp32``, ``bf16``; None:
+    ``$MASKGAN_PRECISION``, else auto; :mod:`maskgan.precision`), also for a given ``editor`` when set;
+    ``app.editor.precision`` switches it later. Pass ``editor``/``dataset`` to skip loading. Returns
+    ``(Tab, EditingApp)``.
     """
     import ipywidgets as w
 
@@ -93,8 +96,11 @@ def editing_app(run_dir: str | Path | None = None, *, split: str = "val", device
     if editor is None:
         from ..device import resolve_device
         from ..editing import Editor
+        from ..precision import requested
         path = resolve_run_dir(run_dir)
-        editor = Editor.from_run(path, device=str(resolve_device(device)))
+        editor = Editor.from_run(path, device=str(resolve_device(device)), precision=requested(precision))
+    elif precision is not None:
+        editor.precision = precision
     parser = _app_parser(parser, path, editor)
     folder = resolve_faces(faces) if dataset is None else None
     if folder is not None:
@@ -200,6 +206,31 @@ def model_badge(editor, run_dir) -> str:
             f"<span style='font-size:12px;color:#555'>{html.escape(detail)}</span>")
 
 
+def _rendering(editor) -> str:
+    from ..precision import matrix_units
+    units = f" ({matrix_units(editor.device)})" if editor.device.type in ("cpu", "cuda") else ""
+    return f"frames render in {editor.precision}{units}"
+
+
+def precision_control(app):
+    """A dropdown that sets what the app's frames render in (:attr:`maskgan.editing.Editor.precision`)
+    and re-renders the mask editor; its caption says what the machine has."""
+    import ipywidgets as w
+    editor = app.editor
+    dropdown = w.Dropdown(options=[("bf16 where the CPU has it (auto)", "auto"), ("fp32", "fp32"), ("bf16", "bf16")],
+                          value="fp32" if editor.precision == "fp32" else "auto", description="render in",
+                          layout=w.Layout(width="330px"))
+    dropdown.add_class("maskgan-precision")
+    caption = w.HTML(f"<span style='font-size:12px;color:#555'>{html.escape(_rendering(editor))}</span>")
+
+    def changed(change):
+        editor.precision = change["new"]
+        caption.value = f"<span style='font-size:12px;color:#555'>{html.escape(_rendering(editor))}</span>"
+        app.mask_editor._changed()
+    dropdown.observe(changed, names="value")
+    return w.HBox([dropdown, caption])
+
+
 def app_page(run_dir: str | Path | None = None, **kwargs):
     """What ``notebooks/app.ipynb`` shows: the title and a badge naming the models, the tabs (the
     mask editor first), and a collapsed help box; or, when the run has no trained generator yet, a
@@ -226,15 +257,19 @@ def app_page(run_dir: str | Path | None = None, **kwargs):
                        f"{html.escape(warn)}</div>" if warn else ""))
     where = f"faces of {app.faces}" if app.faces is not None else "faces of the run's dataset"
     parsed = "a face parser for photos without a mask" if app.parser is not None else "no face parser"
+    header.value += (f"<div class='maskgan-status' style='font-size:12px;color:#555'>{html.escape(where)}; "
+                     f"{html.escape(parsed)}; {html.escape(_rendering(app.editor))}.</div>")
     notes = (f"<p>{html.escape(message)}</p><p>{html.escape(where)}; {html.escape(parsed)}.</p>"
              "<ul style='font-size:12px'>"
              "<li><code>make app RUN_DIR=... FACES=...</code> chooses the run and a folder of faces "
              "(<code>$MASKGAN_RUN_DIR</code>, <code>$MASKGAN_FACES</code>, <code>$MASKGAN_PARSER</code>)</li>"
              "<li>edits are saved into <code>runs/edits/</code> (<code>$MASKGAN_EDITS</code>)</li>"
+             "<li><code>make app PRECISION=fp32|bf16|auto</code> (<code>$MASKGAN_PRECISION</code>): what frames "
+             "render in; the menu above the tabs switches it (docs/speed.md)</li>"
              "<li><code>make demo</code> trains your own models; <code>make lab</code> opens the notebooks</li>"
              "<li>the logic lives in <code>maskgan/widgets/</code> and <code>maskgan/composite.py</code></li></ul>")
     help_box = w.Accordion(children=[w.HTML(notes)], titles=("Help and developer notes",), selected_index=None)
     help_box.add_class("maskgan-help")
-    page = w.VBox([title, header, tab, help_box])
+    page = w.VBox([title, header, precision_control(app), tab, help_box])
     page.app = app  # for notebook users who want the controllers
     return page
