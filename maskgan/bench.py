@@ -223,13 +223,22 @@ def bench_render(device: str, precision: str = "auto") -> list[dict]:
         with torch.no_grad():
             t = interleaved_medians({p: (lambda n=n: n.render(mask, style)) for p, n in nets.items()}, device,
                                     warmup=1, repeat=5)
-            ref = nets["fp32"].render(mask, style)
-            for p, n in nets.items():
-                where = f"paper widths, {size}², batch 1, style cached, {p}, {_where(device)}"
-                rows.append(_row("edit frame: DMN render", where, t[p] * 1000, "ms"))
-                if p != "fp32":
-                    rows.append(_row("  speed-up over fp32", where, t["fp32"] / t[p], "x"))
-                    rows.append(_row("  PSNR against fp32", where, _psnr(n.render(mask, style), ref), "dB"))
+            rows += _frame_rows(nets, t, "fp32", mask, style,
+                                lambda p: f"paper widths, {size}², batch 1, style cached, {p}, {_where(device)}")
+    return rows
+
+
+def _frame_rows(engines: dict, times: dict, base: str, mask, style, where_of) -> list[dict]:
+    """Rows of interleaved frame timings: each engine's time, and for all but ``base`` its speed-up over
+    ``base`` and the PSNR of its frame against ``base``'s."""
+    rows = []
+    ref = engines[base].render(mask, style)
+    for k, e in engines.items():
+        where = where_of(k)
+        rows.append(_row("edit frame: DMN render", where, times[k] * 1000, "ms"))
+        if k != base:
+            rows.append(_row(f"  speed-up over {base}", where, times[base] / times[k], "x"))
+            rows.append(_row(f"  PSNR against {base}", where, _psnr(e.render(mask, style), ref), "dB"))
     return rows
 
 
@@ -269,15 +278,11 @@ def bench_runtimes(device: str, precision: str = "auto") -> list[dict]:
             with torch.no_grad():
                 t = interleaved_medians({k: (lambda e=e: e.render(mask, style)) for k, e in engines.items()},
                                         device, warmup=1, repeat=5)
-                ref = engines["torch fp32"].render(mask, style)
-                for k, e in engines.items():
+                def where_of(k, size=size):
                     name = k.split()[0]
                     version = (torch.__version__ if name == "torch" else installed[name]).split("-")[0]
-                    where = f"paper widths, {size}², batch 1, style cached, {k} {version}, {_where(device)}"
-                    rows.append(_row("edit frame: DMN render", where, t[k] * 1000, "ms"))
-                    if k != "torch fp32":
-                        rows.append(_row("  speed-up over torch fp32", where, t["torch fp32"] / t[k], "x"))
-                        rows.append(_row("  PSNR against torch fp32", where, _psnr(e.render(mask, style), ref), "dB"))
+                    return f"paper widths, {size}², batch 1, style cached, {k} {version}, {_where(device)}"
+                rows += _frame_rows(engines, t, "torch fp32", mask, style, where_of)
     return rows
 
 

@@ -275,7 +275,7 @@ class Checkpoint:
         for name in sorted(files, key=lambda n: n == "config.json"):  # the weights and state first
             try:
                 check_file(self.path / name, files[name], f"its manifest ({self.path / MANIFEST})")
-            except CheckpointError as e:
+            except CheckpointError:
                 if name == "config.json" and (self.path / name).exists():
                     raise ConfigChanged(f"{self.path / name} was changed after the checkpoint was written (it no "
                                         f"longer matches {MANIFEST}); its weights are intact") from None

@@ -30,7 +30,7 @@ from .io import atomic_write_bytes, atomic_write_json, read_json
 
 __all__ = [
     "NOTEBOOK_DIR", "KERNEL_NAME", "PipelineError", "NotebookResult", "discover_notebooks", "in_pipeline",
-    "run_pipeline", "publish_figures", "publish_pretrained_figures", "PipelineInterrupted",
+    "run_pipeline", "publish_figures", "publish_pretrained_figures", "PipelineInterrupted", "stop_process_group",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -310,6 +310,25 @@ def _kernel_manager():
                 if _INTERRUPTED[0]:  # a Ctrl-C came while the kernel started
                     _kill_session(process.pid)
     return PipelineKernelManager
+
+
+def stop_process_group(proc, grace: float = 10.0) -> None:
+    """End a ``subprocess.Popen`` started with ``start_new_session=True`` and everything it started
+    (Voila's or JupyterLab's kernels): SIGTERM to its process group, SIGKILL after ``grace`` seconds."""
+    import os
+    import signal
+    import subprocess
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(grace)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(5)
 
 
 def _kill_session(pid: int) -> None:

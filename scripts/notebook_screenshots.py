@@ -27,8 +27,6 @@ import json
 import os
 import re
 import secrets
-import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -216,17 +214,8 @@ def jupyter_lab(root: Path, settings: Path):
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(5)
+    from maskgan.pipeline import stop_process_group
+    stop_process_group(proc, grace=15)
 
 
 _WAIT_RENDERED = """([n, widgets]) => {

@@ -7,7 +7,6 @@ had the test FAILS with the reason: a UI test that silently skips proves nothing
 """
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -110,17 +109,8 @@ def voila_url(tiny_run, tmp_path_factory):
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(5)
+    from maskgan.pipeline import stop_process_group
+    stop_process_group(proc, grace=10)
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from maskgan.checkpoint import save_checkpoint
 from maskgan.composite import (BLENDS, DEFAULT_BLEND, RERENDER, composite, default_margin, edit_alpha, grow,
                                laplacian_blend, poisson_clone, seam_band)
-from maskgan.config import Config
-from maskgan.editing import Editor
 from maskgan.errors import ConfigError, DataError
-from maskgan.nn import build_dmn
 
 
 def _brute_distance(region: torch.Tensor) -> torch.Tensor:
@@ -155,12 +151,8 @@ def test_bad_blend_margin_and_shapes_are_refused_by_name():
 # --- through the Editor ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def editor(tmp_path_factory):
-    cfg = Config.preset("smoke")
-    torch.manual_seed(0)
-    run = tmp_path_factory.mktemp("run")
-    save_checkpoint(run / "dmn", 1, {"dmn": build_dmn(cfg)}, {}, {"stage": "dmn", "config": cfg.to_dict()})
-    return Editor.from_run(run)
+def editor(smoke_editor):
+    return smoke_editor
 
 
 def test_editor_edit_composites_by_default_and_rerender_is_the_papers_edit(editor):

@@ -23,12 +23,7 @@ SKIN, HAT = CLASS_IDS["skin"], CLASS_IDS["hat"]
 PHOTO = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # a real photo that ships with matplotlib
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,10 @@ import torch.nn.functional as F
 from matplotlib import cbook
 from PIL import Image
 
-from maskgan.checkpoint import save_checkpoint
 from maskgan.composite import Composite, default_margin, grow
-from maskgan.config import Config
 from maskgan.data.folder import read_mask
-from maskgan.editing import Editor
 from maskgan.errors import DataError
 from maskgan.labels import CLASS_IDS
-from maskgan.nn import build_dmn
 from maskgan.photo import edit_photo, paste_back, save_label_png
 
 #: A real photograph of a face that ships with matplotlib (its sample data): 512 x 600 JPEG.
@@ -36,12 +32,8 @@ class EllipseParser:
 
 
 @pytest.fixture(scope="module")
-def editor(tmp_path_factory):
-    cfg = Config.preset("smoke")
-    torch.manual_seed(0)
-    run = tmp_path_factory.mktemp("run")
-    save_checkpoint(run / "dmn", 1, {"dmn": build_dmn(cfg)}, {}, {"stage": "dmn", "config": cfg.to_dict()})
-    return Editor.from_run(run)
+def editor(smoke_editor):
+    return smoke_editor
 
 
 def _photo() -> np.ndarray:

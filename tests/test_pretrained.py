@@ -23,12 +23,7 @@ SHIPPED = pt.PRETRAINED_ROOT / pt.DEFAULT_PRETRAINED
 MAX_BYTES = 30 * 2**20  # the budget for the shipped weights
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 # --- the shipped set ------------------------------------------------------------------------

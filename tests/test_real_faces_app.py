@@ -19,12 +19,7 @@ from maskgan.widgets import FACES_ENV, FaceBank, app_page, editing_app, mask_edi
 SKIN, HAIR, HAT = CLASS_IDS["skin"], CLASS_IDS["hair"], CLASS_IDS["hat"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,7 @@ from maskgan.nn import build_blender
 from maskgan.pipeline import publish_pretrained_figures
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _tree(folder):

@@ -25,13 +25,7 @@ HAIR, SKIN, MOUTH, U_LIP, L_LIP = (CLASS_IDS[n] for n in ("hair", "skin", "mouth
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Frames here render in the test's own thread; one torch thread keeps them fast on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ import torch
 from ..composite import (BLENDS, DEFAULT_BLEND, RERENDER, changed_pixels, composite, default_feather, default_margin,
                          grow, seam_band)
 from ..labels import one_hot
-from ..metrics import grow_region, psnr
+from ..metrics import psnr
 from ..stats import paired_t_test
 from ..text import format_table
 

@@ -41,7 +41,6 @@ takes uploads (:class:`~maskgan.widgets.uploads.UploadController`).
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
 from .edits import (ONE_CLICK_EDITS, class_id, close_mouth, paint_stroke, remove_class, remove_glasses,
