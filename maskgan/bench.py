@@ -459,14 +459,14 @@ def bench_load(device: str, precision: str = "auto") -> list[dict]:
 
 
 @benchmark("photo")
-def _bench_photo(device: str) -> list[dict]:
+def _bench_photo(device: str, precision: str = "auto") -> list[dict]:
     """The photo round trip, step by step (:mod:`maskgan.photo_bench`)."""
     from .photo_bench import bench_photo
-    return bench_photo(device)
+    return bench_photo(device, precision)
 
 
 @benchmark("pinning")
-def bench_pinning(device: str) -> list[dict]:
+def bench_pinning(device: str, precision: str = "auto") -> list[dict]:
     """What the demo's kernel pins cost (maskgan.device.PINNED_KERNELS: AVX2 code paths in torch,
     oneDNN and MKL): the stage-I step (cpu preset, batch 8) of a fresh process with and without them,
     with 1 thread and with all cores, each measured twice in alternation (load drifts). Run it on an

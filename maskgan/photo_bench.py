@@ -35,7 +35,7 @@ def _mouth_edit(label):
     return out
 
 
-def _authors_size_models(device: str):
+def _authors_size_models(device: str, precision: str):
     import torch
 
     from .config import Config
@@ -45,20 +45,22 @@ def _authors_size_models(device: str):
     from .nn.bisenet import BiSeNet
     cfg = Config.preset("paper")
     torch.manual_seed(0)
-    editor = Editor(build_dmn(cfg), device=device)
+    editor = Editor(build_dmn(cfg), device=device, precision=precision)
     editor.cfg = cfg
     return editor, ImportedParser(BiSeNet(19), "bisenet").to(device)
 
 
-def _shipped_models(device: str):
+def _shipped_models(device: str, precision: str):
     from .editing import Editor
     from .pretrained import pretrained_run
     run = pretrained_run()
-    return Editor.from_run(run, stage="dmn", device=device), run.load_net("parser", device=device)[0]
+    return (Editor.from_run(run, stage="dmn", device=device, precision=precision),
+            run.load_net("parser", device=device)[0])
 
 
-def bench_photo(device: str = "cpu", repeat: int = 3) -> list[dict]:
-    """Rows ``{"benchmark", "setting", "value", "unit"}``: seconds per step of :func:`edit_photo`."""
+def bench_photo(device: str = "cpu", precision: str = "auto", repeat: int = 3) -> list[dict]:
+    """Rows ``{"benchmark", "setting", "value", "unit"}``: seconds per step of :func:`edit_photo`, the
+    generator rendering at ``precision`` (:mod:`maskgan.precision`)."""
     from PIL import Image
 
     from .data.folder import read_rgb
@@ -73,7 +75,7 @@ def bench_photo(device: str = "cpu", repeat: int = 3) -> list[dict]:
             im.resize(size, Image.BICUBIC).save(path)
             photos[name] = path
         for model, load in (("shipped 64 px models", _shipped_models), ("authors' size, 512 px", _authors_size_models)):
-            editor, parser = load(device)
+            editor, parser = load(device, precision)
             for pname, path in photos.items():
                 edit_photo(path, editor, parser, _mouth_edit)  # warm-up
                 steps: dict[str, list[float]] = {}
@@ -84,6 +86,7 @@ def bench_photo(device: str = "cpu", repeat: int = 3) -> list[dict]:
                     for k, v in {**result.seconds, "total": total}.items():
                         steps.setdefault(k, []).append(v)
                 for k, v in steps.items():
-                    rows.append({"benchmark": f"photo round trip: {k}", "setting": f"{model}, {pname}",
+                    rows.append({"benchmark": f"photo round trip: {k}",
+                                 "setting": f"{model}, {editor.precision}, {pname}",
                                  "value": round(statistics.median(v), 4), "unit": "s"})
     return rows

@@ -379,3 +379,14 @@ def test_the_exported_backbone_renders_the_same_frame_in_a_runtime(tmp_path, dmn
         ref = dmn.render(mask, style)
     out = runtime_renderer(name, path, threads=1).render(mask, style)
     torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+
+
+def test_every_benchmark_takes_the_device_and_the_precision():
+    """`bench` calls every benchmark as fn(device, precision): one that takes only the device breaks the
+    command for everyone who runs it without --only."""
+    import inspect
+
+    from maskgan.bench import BENCHMARKS
+    for name, fn in BENCHMARKS.items():
+        params = list(inspect.signature(fn).parameters)
+        assert params[:2] == ["device", "precision"], f"benchmark {name!r} takes {params}"
