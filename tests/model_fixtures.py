@@ -15,3 +15,13 @@ def spread_weights(module: torch.nn.Module) -> torch.nn.Module:
                 if m.bias is not None:
                     m.bias.normal_(0.0, 0.1)
     return module
+
+
+def spread_editor(cfg, vae: bool = True):
+    """An Editor over seed-0 smoke models with spread weights: the DMN, and the MaskVAE when ``vae``."""
+    from maskgan.editing import Editor
+    from maskgan.nn import build_dmn, build_maskvae
+    torch.manual_seed(0)
+    ed = Editor(spread_weights(build_dmn(cfg)), spread_weights(build_maskvae(cfg)) if vae else None)
+    ed.cfg = cfg
+    return ed

@@ -8,15 +8,13 @@ import numpy as np
 import pytest
 import torch
 from matplotlib import cbook
-from model_fixtures import spread_weights
+from model_fixtures import spread_editor
 from PIL import Image
 
 from maskgan.composite import RERENDER, default_margin, grow
 from maskgan.config import Config
 from maskgan.data.folder import read_mask
-from maskgan.editing import Editor
 from maskgan.labels import CLASS_IDS
-from maskgan.nn import build_dmn
 from maskgan.widgets import FaceBank, editing_app, frame_png, mask_editor
 
 SKIN, HAT = CLASS_IDS["skin"], CLASS_IDS["hat"]
@@ -33,10 +31,7 @@ def cfg():
 
 @pytest.fixture()
 def editor(cfg):
-    torch.manual_seed(0)
-    ed = Editor(spread_weights(build_dmn(cfg)))
-    ed.cfg = cfg
-    return ed
+    return spread_editor(cfg, vae=False)
 
 
 @pytest.fixture()

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from model_fixtures import spread_weights
+from model_fixtures import spread_editor, spread_weights
 from PIL import Image
 
 from maskgan.config import Config
 from maskgan.editing import Editor, preview_label, preview_psnr
 from maskgan.labels import CLASS_IDS
-from maskgan.nn import build_dmn, build_maskvae
+from maskgan.nn import build_dmn
 from maskgan.widgets import FACES_ENV, FaceBank, app_page, editing_app, mask_editor
 
 SKIN, HAIR, HAT = CLASS_IDS["skin"], CLASS_IDS["hair"], CLASS_IDS["hat"]
@@ -29,10 +29,7 @@ def cfg():
 
 @pytest.fixture()
 def editor(cfg):
-    torch.manual_seed(0)
-    ed = Editor(spread_weights(build_dmn(cfg)), spread_weights(build_maskvae(cfg)))
-    ed.cfg = cfg
-    return ed
+    return spread_editor(cfg)
 
 
 def _face_png(size, seed, mode="RGB"):

@@ -6,14 +6,14 @@ import threading
 import numpy as np
 import pytest
 import torch
-from model_fixtures import spread_weights
+from model_fixtures import spread_editor
 from PIL import Image
 
 from maskgan.config import Config
 from maskgan.data import build_dataset
 from maskgan.editing import Editor
 from maskgan.labels import CLASS_IDS, NUM_CLASSES
-from maskgan.nn import build_dmn, build_maskvae
+from maskgan.nn import build_dmn
 from maskgan.widgets import (ONE_CLICK_EDITS, PNG_SIGNATURE, FaceBank, LatestOnly, app_page, close_mouth,
                              ebst_marks, editing_app, frame_png, interpolation_widget, mask_editor, paint_stroke,
                              remove_glasses, run_status, stroke_mask, style_copy_widget, swap_hair)
@@ -40,10 +40,7 @@ def bank(cfg):
 
 @pytest.fixture()
 def editor(cfg):
-    torch.manual_seed(0)
-    ed = Editor(spread_weights(build_dmn(cfg)), spread_weights(build_maskvae(cfg)))
-    ed.cfg = cfg
-    return ed
+    return spread_editor(cfg)
 
 
 def _png(data: bytes) -> np.ndarray:

@@ -53,6 +53,17 @@ def _maybe(obj, attr: str):
     return None if obj is None else getattr(obj, attr)
 
 
+def _edit_rows(name: str, attr: str) -> list:
+    """The rows of one way of editing (``name``: "re-render" or "composite"; ``attr``: its StageEval
+    field), each next to the unchanged input's value where it has one."""
+    def row(what: str, key: str, fmt: str, reference: bool = True):
+        return (f"edit, {name}: {what}", lambda s: _maybe(getattr(s, attr), key),
+                (lambda e: _maybe(e.reference.no_edit, key)) if reference else (lambda e: None), fmt)
+    return [row("PSNR dB", "psnr", "{:.2f}"), row("share beating no edit", "beats_no_edit", "{:.3f}", False),
+            row("PSNR inside region", "psnr_inside", "{:.2f}"), row("PSNR outside region", "psnr_outside", "{:.2f}"),
+            row("PSNR seam band", "psnr_band", "{:.2f}"), row("SSIM", "ssim", "{:.3f}")]
+
+
 #: (title, value of a stage, value of the reference column, format)
 _ROWS: list[tuple[str, Callable[[StageEval], object], Callable[[Evaluation], object], str]] = [
     ("training steps (this stage)", lambda s: s.training["steps"], lambda e: None, "{}"),
@@ -67,29 +78,8 @@ _ROWS: list[tuple[str, Callable[[StageEval], object], Callable[[Evaluation], obj
     ("edited masks: parser mIoU", lambda s: _maybe(s.edited_parse, "mean_iou"),
      lambda e: _maybe(e.reference.parser_real_edits, "mean_iou"), "{:.3f}"),
     ("mIoU drop, recon -> edited", lambda s: s.miou_drop, lambda e: None, "{:.3f}"),
-    ("edit, re-render: PSNR dB", lambda s: _maybe(s.edit, "psnr"), lambda e: _maybe(e.reference.no_edit, "psnr"),
-     "{:.2f}"),
-    ("edit, re-render: share beating no edit", lambda s: _maybe(s.edit, "beats_no_edit"), lambda e: None, "{:.3f}"),
-    ("edit, re-render: PSNR inside region", lambda s: _maybe(s.edit, "psnr_inside"),
-     lambda e: _maybe(e.reference.no_edit, "psnr_inside"), "{:.2f}"),
-    ("edit, re-render: PSNR outside region", lambda s: _maybe(s.edit, "psnr_outside"),
-     lambda e: _maybe(e.reference.no_edit, "psnr_outside"), "{:.2f}"),
-    ("edit, re-render: PSNR seam band", lambda s: _maybe(s.edit, "psnr_band"),
-     lambda e: _maybe(e.reference.no_edit, "psnr_band"), "{:.2f}"),
-    ("edit, re-render: SSIM", lambda s: _maybe(s.edit, "ssim"), lambda e: _maybe(e.reference.no_edit, "ssim"),
-     "{:.3f}"),
-    ("edit, composite: PSNR dB", lambda s: _maybe(s.edit_composite, "psnr"),
-     lambda e: _maybe(e.reference.no_edit, "psnr"), "{:.2f}"),
-    ("edit, composite: share beating no edit", lambda s: _maybe(s.edit_composite, "beats_no_edit"), lambda e: None,
-     "{:.3f}"),
-    ("edit, composite: PSNR inside region", lambda s: _maybe(s.edit_composite, "psnr_inside"),
-     lambda e: _maybe(e.reference.no_edit, "psnr_inside"), "{:.2f}"),
-    ("edit, composite: PSNR outside region", lambda s: _maybe(s.edit_composite, "psnr_outside"),
-     lambda e: _maybe(e.reference.no_edit, "psnr_outside"), "{:.2f}"),
-    ("edit, composite: PSNR seam band", lambda s: _maybe(s.edit_composite, "psnr_band"),
-     lambda e: _maybe(e.reference.no_edit, "psnr_band"), "{:.2f}"),
-    ("edit, composite: SSIM", lambda s: _maybe(s.edit_composite, "ssim"),
-     lambda e: _maybe(e.reference.no_edit, "ssim"), "{:.3f}"),
+    *_edit_rows("re-render", "edit"),
+    *_edit_rows("composite", "edit_composite"),
     ("edited masks, composite: parser mIoU", lambda s: _maybe(s.edited_parse_composite, "mean_iou"),
      lambda e: _maybe(e.reference.parser_real_edits, "mean_iou"), "{:.3f}"),
     ("SWD x1e3 (avg), recon vs real", lambda s: s.swd.get("swd_avg"),
