@@ -133,6 +133,16 @@ def test_other_settings_say_why_the_readme_numbers_are_not_expected_and_check_th
     assert "1 number(s) outside the band (EBST edit PSNR vs truth dB)" in text
 
 
+def test_a_run_recorded_before_the_arithmetic_changed_is_not_expected_to_the_digit(reference, tmp_path):
+    runs = json.loads(reference.read_text())["runs"]
+    runs[0]["bits_current"] = False  # same settings as _state(2), but recorded on older code
+    reference.write_text(json.dumps({"runs": runs}))
+    moved = {**VALUES, "dmn/recon_psnr": 18.80}  # other bits, inside the band
+    text = "\n".join(reproduction(Run(tmp_path), _metrics(moved), _state(2), reference))
+    assert "differs from" not in text and "reproduces" not in text
+    assert "not expected to the bit" in text and "every number lies in the band" in text
+
+
 def test_without_a_recorded_thread_count_the_stages_record_is_read(reference, tmp_path):
     """A run whose kernels got the user's MASKGAN_THREADS recorded no count of its own before."""
     state = _state(2)
@@ -159,3 +169,7 @@ def test_the_recorded_runs_file_has_a_readme_run_with_every_setting():
     for r in runs:
         assert {"name", "cpu", "threads", "pinned", "source", "values"} <= set(r), r.get("name")
         assert set(r["values"]) <= set(HEADLINE), r["name"]
+        assert r.get("bits_current", True) in (True, False), r["name"]
+    current = [r for r in runs if r.get("bits_current", True)]
+    assert len({(r["cpu"], r["threads"], r["pinned"]) for r in current}) == len(current), \
+        "two current runs with the same settings: keep one, or say why they differ"
