@@ -379,6 +379,10 @@ def test_every_tab_opens_with_a_one_line_hint(editor, bank):
 def test_the_app_page_says_what_to_train_when_the_run_has_no_checkpoints(tmp_path):
     ready, message = run_status(tmp_path)
     assert not ready and "make demo" in message and "train dmn" in message
+    # `make demo` trains into runs/demo, so that is the run to serve next, not the empty one; the README's
+    # `make app RUN_DIR=runs/authors` is filled by importing the authors' weights
+    assert "`make app RUN_DIR=runs/demo`" in message and f"make app RUN_DIR={tmp_path}`" not in message
+    assert f"import-weights authors-generator latest_net_G.pth --run-dir {tmp_path}" in message
     page = app_page(tmp_path)
     assert "make demo" in page.children[1].value
 

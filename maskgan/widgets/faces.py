@@ -162,7 +162,9 @@ def run_status(run_dir: str | Path | None = None) -> tuple[bool, str]:
         if is_pretrained(path):  # the shipped set itself failed: recommending it again would not help
             return False, (f"{e}\nThe shipped models in {path} do not load; `git checkout -- {path}` restores "
                            "them, or `make demo` trains your own into runs/demo.")
-        return False, (f"{e}\n`make demo` trains every stage into runs/demo; then `make app RUN_DIR={path}`. "
+        return False, (f"{e}\n`make demo` trains every stage into runs/demo; then `make app RUN_DIR=runs/demo`. "
+                       "The MaskGAN authors' weights go into a run directory with `python -m maskgan import-weights "
+                       f"authors-generator latest_net_G.pth --run-dir {path}` (docs/real-faces.md). "
                        "`make app RUN_DIR=pretrained` serves the models shipped with the kit.")
     said = "".join(f" ({n})" for n in notes)
     if is_pretrained(path):
