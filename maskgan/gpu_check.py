@@ -1222,19 +1222,20 @@ class GPUCheck:
         self.save()
 
     # --- figures ----------------------------------------------------------------------------
-    def _plt(self):
-        import matplotlib
-        matplotlib.use("Agg", force=True)
-        import matplotlib.pyplot as plt
-        return plt
+    @staticmethod
+    def _figure(figsize: tuple[float, float]):
+        """A bare figure that is only saved: the process's matplotlib backend is never switched (in a
+        notebook that would hide every later figure; maskgan.viz._new_figure)."""
+        from .viz import _new_figure
+        return _new_figure(figsize, pyplot=False)
 
     def figure_throughput(self) -> None:
         try:
-            plt = self._plt()
             p = self.plan
             rows = [r for r in self.results.section("throughput").get("rows", []) if r.get("status") == "ok"]
             sizes = list(p.table_sizes)
-            fig, axes = plt.subplots(2, 2 * len(sizes), figsize=(4 * 2 * len(sizes), 6.5), squeeze=False)
+            fig = self._figure((4 * 2 * len(sizes), 6.5))
+            axes = fig.subplots(2, 2 * len(sizes), squeeze=False)
             for i, stage in enumerate(TRAINED_GENERATORS):
                 for j, size in enumerate(sizes):
                     for metric, col in (("images_per_s", j), ("peak_mem_gib", len(sizes) + j)):
@@ -1264,18 +1265,16 @@ class GPUCheck:
 
     def _write_figure(self, fig, key: str) -> None:
         """Lay out, write ``OUT_FILES[key]``, close, and rewrite results.json (it lists the files)."""
-        import matplotlib.pyplot as plt
         fig.tight_layout()
         fig.savefig(self.out / OUT_FILES[key], dpi=80)
-        plt.close(fig)
         self.save()
 
     def figure_checks(self) -> None:
         try:
-            plt = self._plt()
             sec = self.results.section("correctness")
             show = self.results.section("showcase")
-            fig, axes = plt.subplots(3, 3, figsize=(13, 10), squeeze=False)
+            fig = self._figure((13, 10))
+            axes = fig.subplots(3, 3, squeeze=False)
             for i, (title, source) in enumerate(((f"correctness, {sec.get('preset')} {sec.get('size')}px",
                                                   sec.get("stages", {})),
                                                  ("showcase", show.get("stages", {})))):

@@ -74,6 +74,8 @@ def dry_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("gpu_check_work")
     code = textwrap.dedent(f"""
         import runpy
+        import matplotlib
+        matplotlib.use("svg")  # a backend of the caller's (a notebook's inline one): the figures must not switch it
         # a generous budget: the dry run checks code paths, and a loaded machine must not cut sections short
         sys.argv = ["maskgan.gpu_check", "--out", {str(out)!r}, "--dry-run", "--budget-s", "1800", "--work", {str(work)!r}]
         try:
@@ -83,6 +85,7 @@ def dry_run(tmp_path_factory):
             blocked = [m for m in sys.modules if m.split(".")[0] in {BLOCKED!r}]
             assert not blocked, blocked
             assert "torchvision" not in sys.modules, "something imported torchvision"
+            assert matplotlib.get_backend() == "svg", f"the figures switched the backend to {{matplotlib.get_backend()}}"
             raise SystemExit(code)
     """)
     # A guard against a hang, as long as the dry run's own budget: 180 s ran out on a 2-core machine at
