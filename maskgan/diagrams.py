@@ -211,6 +211,15 @@ def dmn_diagram(configs):
     def column(boxes):
         for a, b in zip(boxes, boxes[1:]):
             c.arrow(a.bottom(down), b.top(down))
+
+    def noted_column(x, spec):
+        """Boxes (text, kind, shape key or None) down the rows at ``x``, joined, with their shapes noted."""
+        boxes = [c.box(x, y, text, kind, w=w) for y, (text, kind, _k) in zip(rows, spec)]
+        column(boxes)
+        for box, (_t, _kind, key) in zip(boxes, spec):
+            if key:
+                c.note(box, sh(key), "left", down + 0.15)
+        return boxes
     # label encoder
     mt = c.box(xl, rows[0], "$M^t$: one-hot mask", "tensor", w=w)
     la = c.box(xl, rows[2], "7×7 conv, 2 × (4×4 conv,\nstride 2)", "mask", w=w)
@@ -226,11 +235,7 @@ def dmn_diagram(configs):
                   ("SFT with $B$ (Eq. 1)\n$\\gamma(B)\\odot F + \\beta(B)$", "style", "SFT B"),
                   ("global average pool,\n1×1 conv", "style", None),
                   ("$s$: AdaIN parameters\n($\\gamma$, $\\beta$ of every norm)", "tensor", "style")]
-    style = [c.box(xm, y, text, kind, w=w) for y, (text, kind, _k) in zip(rows, style_text)]
-    column(style)
-    for box, (_t, _kind, key) in zip(style, style_text):
-        if key:
-            c.note(box, sh(key), "left", down + 0.15)
+    style = noted_column(xm, style_text)
     c.arrow(la.right(), style[2].left(), "feature $A$")
     c.arrow(lb.right(), style[4].left(), "feature $B$")
     # backbone
@@ -241,11 +246,7 @@ def dmn_diagram(configs):
                ("n_down × (3×3 transposed\nconv, IN, ReLU)", "backbone", "up"),
                ("7×7 conv, tanh", "backbone", None),
                ("$I^{out}$: RGB in [−1, 1]", "tensor", "I^out")]
-    backbone = [c.box(xr, y, text, kind, w=w) for y, (text, kind, _k) in zip(rows, bb_text)]
-    column(backbone)
-    for box, (_t, _kind, key) in zip(backbone, bb_text):
-        if key:
-            c.note(box, sh(key), "left", down + 0.15)
+    backbone = noted_column(xr, bb_text)
     c.arrow(style[6].right(), backbone[3].left(), "$s$", label_at=0.42, label_dx=-0.12)
     adain = ("AdaIN (Eq. 2), per channel,\nwith $\\gamma$, $\\beta$ read from $s$:\n"
              "$\\mathrm{AdaIN}(z) = \\gamma\\,(z - \\mu(z))\\,/\\,\\sigma(z) + \\beta$")
